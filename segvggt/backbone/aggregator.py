@@ -1,0 +1,138 @@
+"""The VGGT aggregator: patch embedding, then alternating frame / global attention.
+
+Per view the token sequence is [camera (1), registers (R), patches (h*w)], so P = 1 + R + h*w and
+`patch_start_idx = 1 + R`. The camera and register tokens have two learned slots: slot 0 is used
+for frame 0 of every scene, slot 1 for frames 1..S-1 (this is how the model knows the reference
+view). Frame blocks attend within a view ([B*S, P, C]); global blocks attend over all tokens of a
+scene ([B, S*P, C]). Both use 2D RoPE with the same per-view positions (no frame index).
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from segvggt.backbone.config import AggregatorConfig, DinoConfig
+from segvggt.backbone.layers import Block
+from segvggt.backbone.patch_embed import DinoVisionTransformer, PatchEmbed
+from segvggt.backbone.rope import RotaryPositionEmbedding2D, patch_positions
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def expand_special_tokens(token: Tensor, B: int, S: int) -> Tensor:
+    """Learned token [1, 2, X, C] -> [B*S, X, C]: slot 0 for frame 0, slot 1 for frames 1..S-1."""
+    first = token[:, 0:1].expand(B, 1, *token.shape[2:])
+    others = token[:, 1:2].expand(B, S - 1, *token.shape[2:])
+    return torch.cat([first, others], dim=1).reshape(B * S, *token.shape[2:])
+
+
+class Aggregator(nn.Module):
+    """images [B, S, 3, H, W] in [0, 1] -> (list of depth tensors [B, S, P, 2C], patch_start_idx).
+
+    Output layer i is `cat([frame_out_i, global_out_i], -1)`: channels [:C] are frame block i's
+    output, [C:] global block i's output.
+    """
+
+    def __init__(
+        self,
+        cfg: AggregatorConfig,
+        embed_dim: int,
+        patch_size: int = 14,
+        dinov2: DinoConfig | None = None,
+        checkpoint_blocks: bool = False,
+    ):
+        super().__init__()
+        if cfg.aa_block_size != 1 or tuple(cfg.aa_order) != ("frame", "global"):
+            raise ValueError("only aa_order=('frame', 'global') with aa_block_size=1 (the VGGT-1B layout) is supported")
+        self.cfg = cfg
+        self.embed_dim = embed_dim
+        self.patch_size = patch_size
+        self.depth = cfg.depth
+        self.checkpoint_blocks = checkpoint_blocks
+        if cfg.patch_embed == "conv":
+            self.patch_embed = PatchEmbed(patch_size, embed_dim)
+        elif cfg.patch_embed.startswith("dinov2"):
+            dinov2 = dinov2 or DinoConfig()
+            if dinov2.embed_dim != embed_dim:
+                raise ValueError(f"DINOv2 width {dinov2.embed_dim} must equal the aggregator embed_dim {embed_dim}")
+            if dinov2.patch_size != patch_size:
+                raise ValueError(f"DINOv2 patch size {dinov2.patch_size} must equal {patch_size}")
+            self.patch_embed = DinoVisionTransformer(dinov2)
+        else:
+            raise ValueError(f"unknown patch_embed {cfg.patch_embed!r}; use 'conv' or 'dinov2_vitl14_reg'")
+        self.rope = RotaryPositionEmbedding2D(cfg.rope_freq)
+
+        def make_block() -> Block:
+            return Block(
+                embed_dim,
+                cfg.num_heads,
+                mlp_ratio=cfg.mlp_ratio,
+                qkv_bias=cfg.qkv_bias,
+                proj_bias=cfg.proj_bias,
+                ffn_bias=cfg.ffn_bias,
+                init_values=cfg.init_values,
+                qk_norm=cfg.qk_norm,
+            )
+
+        self.frame_blocks = nn.ModuleList(make_block() for _ in range(cfg.depth))
+        self.global_blocks = nn.ModuleList(make_block() for _ in range(cfg.depth))
+        self.camera_token = nn.Parameter(torch.randn(1, 2, 1, embed_dim) * 1e-6)
+        self.register_token = nn.Parameter(torch.randn(1, 2, cfg.num_register_tokens, embed_dim) * 1e-6)
+        self.patch_start_idx = 1 + cfg.num_register_tokens
+        self.register_buffer("_resnet_mean", torch.empty(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer("_resnet_std", torch.empty(1, 1, 3, 1, 1), persistent=False)
+        self.reset_normalisation_buffers()
+
+    def reset_normalisation_buffers(self, device: torch.device | str | None = None) -> None:
+        """(Re)create the ImageNet mean / std buffers (not in the state dict, so a model built on the
+        `meta` device and filled with `load_state_dict(assign=True)` needs them made here)."""
+        device = device if device is not None else self._resnet_mean.device
+        self._resnet_mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)
+        self._resnet_std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
+
+    def embed(self, images: Tensor) -> Tensor:
+        """images [B, S, 3, H, W] in [0, 1] -> patch tokens [B*S, h*w, C] (ImageNet-normalised inside)."""
+        x = (images - self._resnet_mean) / self._resnet_std
+        return self.patch_embed(rearrange(x, "b s c h w -> (b s) c h w"))
+
+    def _run(self, block: Block, x: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
+        if self.checkpoint_blocks and torch.is_grad_enabled():
+            return checkpoint(block, x, rope, use_reentrant=False)
+        return block(x, rope=rope)
+
+    def forward(self, images: Tensor) -> tuple[list[Tensor], int]:
+        """images [B, S, 3, H, W] in [0, 1] (H, W multiples of the patch size)
+        -> (depth tensors [B, S, P, 2C], patch_start_idx)."""
+        if images.dim() != 5 or images.shape[2] != 3:
+            raise ValueError(f"images must be [B, S, 3, H, W], got {tuple(images.shape)}")
+        B, S, _, H, W = images.shape
+        if H % self.patch_size or W % self.patch_size:
+            raise ValueError(f"image size {H}x{W} must be a multiple of the patch size {self.patch_size}")
+        patch_tokens = self.embed(images)
+        C = patch_tokens.shape[-1]
+        tokens = torch.cat(
+            [
+                expand_special_tokens(self.camera_token, B, S).to(patch_tokens.dtype),
+                expand_special_tokens(self.register_token, B, S).to(patch_tokens.dtype),
+                patch_tokens,
+            ],
+            dim=1,
+        )
+        P = tokens.shape[1]
+        positions = patch_positions(self.patch_start_idx, H // self.patch_size, W // self.patch_size, images.device)
+        head_dim = C // self.cfg.num_heads
+        frame_rope = self.rope.tables(positions, head_dim)
+        global_rope = tuple(t.repeat(S, 1) for t in frame_rope)  # same per-view positions for every frame
+
+        outputs = []
+        for i in range(self.depth):
+            tokens = self._run(self.frame_blocks[i], tokens.reshape(B * S, P, C), frame_rope)
+            frame_out = tokens.reshape(B, S, P, C)
+            tokens = self._run(self.global_blocks[i], tokens.reshape(B, S * P, C), global_rope)
+            global_out = tokens.reshape(B, S, P, C)
+            outputs.append(torch.cat([frame_out, global_out], dim=-1))
+        return outputs, self.patch_start_idx

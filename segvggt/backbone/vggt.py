@@ -1,0 +1,124 @@
+"""VGGT: aggregator + camera / depth / point heads, checkpoint-compatible with the official VGGT-1B.
+
+Usage:
+    model = build_vggt()                      # VGGT-1B configuration (random weights)
+    load_vggt_checkpoint(model, "model.pt")   # official weights (track_head keys dropped)
+    out = model(images)                       # images [B, S, 3, H, W] (or [S, 3, H, W]) in [0, 1]
+
+Running the heads on your own aggregated tokens (what SegVGGT does to share one aggregator pass):
+    tokens_list, patch_start_idx = model.aggregator(images)   # depth x [B, S, P, 2C]
+    out = model.run_heads(tokens_list, images, patch_start_idx)
+
+Output dict (heads that are disabled are absent):
+    pose_enc           [B, S, 9]      absT_quaR_FoV encoding of cam_from_world (last iteration)
+    pose_enc_list      list of camera_num_iterations x [B, S, 9]
+    depth              [B, S, H, W, 1]  (exp activation)
+    depth_conf         [B, S, H, W]     (1 + exp)
+    world_points       [B, S, H, W, 3]  (sign(x) * expm1(|x|))
+    world_points_conf  [B, S, H, W]
+
+The heads run with autocast disabled (fp32), as upstream. Gradient checkpointing of every
+aggregator block is a constructor option (`checkpoint_blocks`), independent of `.training`.
+State-dict order matches the checkpoint: aggregator, camera_head, point_head, depth_head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from segvggt.backbone.aggregator import Aggregator
+from segvggt.backbone.camera_head import CameraHead
+from segvggt.backbone.config import VGGTConfig
+from segvggt.backbone.dpt_head import DPTHead
+
+
+class VGGT(nn.Module):
+    """images [B, S, 3, H, W] in [0, 1] -> output dict (see module docstring)."""
+
+    def __init__(self, cfg: VGGTConfig | None = None):
+        super().__init__()
+        cfg = cfg or VGGTConfig()
+        self.cfg = cfg
+        width = 2 * cfg.embed_dim
+        for name, head_dim in (("camera_head", cfg.camera_head.dim_in), ("depth_head", cfg.depth_head.dim_in),
+                               ("point_head", cfg.point_head.dim_in)):
+            if head_dim != width:
+                raise ValueError(f"{name}.dim_in is {head_dim} but the aggregator emits 2*embed_dim = {width}")
+        for name, head in (("depth_head", cfg.depth_head), ("point_head", cfg.point_head)):
+            if max(head.intermediate_layer_idx) >= cfg.aggregator.depth:
+                raise ValueError(f"{name} reads layers {head.intermediate_layer_idx} but the aggregator has "
+                                 f"only {cfg.aggregator.depth}")
+        self.aggregator = Aggregator(
+            cfg.aggregator,
+            cfg.embed_dim,
+            cfg.patch_size,
+            dinov2=cfg.dinov2,
+            checkpoint_blocks=cfg.checkpoint_blocks,
+        )
+        # Registration order fixes the state-dict order: point_head precedes depth_head upstream.
+        self.camera_head = CameraHead(cfg.camera_head) if cfg.enable_camera else None
+        self.point_head = DPTHead(cfg.point_head) if cfg.enable_point else None
+        self.depth_head = DPTHead(cfg.depth_head) if cfg.enable_depth else None
+        self.frames_chunk_size = cfg.frames_chunk_size
+
+    def forward(self, images: Tensor) -> dict[str, Any]:
+        """images [B, S, 3, H, W] or [S, 3, H, W] in [0, 1], H and W multiples of 14 -> output dict."""
+        if images.dim() == 4:
+            images = images.unsqueeze(0)
+        tokens_list, patch_start_idx = self.aggregator(images)
+        return self.run_heads(tokens_list, images, patch_start_idx)
+
+    def run_heads(self, tokens_list: list[Tensor], images: Tensor, patch_start_idx: int) -> dict[str, Any]:
+        """Camera / depth / point heads on aggregated tokens.
+
+        tokens_list: aggregator outputs, depth x [B, S, P, 2C]; images [B, S, 3, H, W] (only the
+        shape is read); patch_start_idx: index of the first patch token in P.
+        """
+        predictions: dict[str, Any] = {}
+        with _fp32_region(images.device.type):
+            # Under autocast the residual stream is already fp32; this only matters for half inputs.
+            dtype = next(self.parameters()).dtype
+            tokens_list = [t.to(dtype) for t in tokens_list]
+            if self.camera_head is not None:
+                pose_enc_list = self.camera_head(tokens_list, num_iterations=self.cfg.camera_num_iterations)
+                predictions["pose_enc"] = pose_enc_list[-1]
+                predictions["pose_enc_list"] = pose_enc_list
+            if self.depth_head is not None:
+                depth, depth_conf = self.depth_head(tokens_list, images, patch_start_idx, self.frames_chunk_size)
+                predictions["depth"] = depth
+                predictions["depth_conf"] = depth_conf
+            if self.point_head is not None:
+                points, points_conf = self.point_head(tokens_list, images, patch_start_idx, self.frames_chunk_size)
+                predictions["world_points"] = points
+                predictions["world_points_conf"] = points_conf
+        return predictions
+
+
+def _fp32_region(device_type: str):
+    if device_type in ("cuda", "cpu", "xpu", "mps"):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def build_vggt(cfg: dict | VGGTConfig | None = None, **options: Any) -> VGGT:
+    """Build a VGGT (random weights).
+
+    cfg: None = VGGT-1B; a `VGGTConfig`; or the nested dict stored under `config` in the parity
+    fixtures (keys vggt, aggregator, dinov2, camera_head, camera_num_iterations, dpt_common,
+    depth_head, point_head, dpt_frames_chunk_size).
+    options: top-level `VGGTConfig` fields to override, e.g. `enable_point=False`,
+    `checkpoint_blocks=True`, `frames_chunk_size=4`.
+    """
+    if cfg is None:
+        config = VGGTConfig(**options)
+    elif isinstance(cfg, VGGTConfig):
+        config = VGGTConfig(**{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__}, **options})
+    elif isinstance(cfg, dict):
+        config = VGGTConfig.from_dict(cfg, **options)
+    else:
+        raise TypeError(f"build_vggt expects None, a dict or a VGGTConfig, got {type(cfg).__name__}")
+    return VGGT(config)

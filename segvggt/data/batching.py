@@ -1,0 +1,146 @@
+"""VGGT's dynamic batching: per batch one S and one image size, B = max(1, cap // S) scenes.
+
+`ScenePermutation` is this rank's scene order of an epoch (DDP-aware); `DynamicBatchSampler`
+groups it into batches of `SampleKey`s. The per-batch S and aspect ratio come from a generator
+seeded by (seed, epoch) only, so every rank draws the same sequence and all ranks run the same
+number of steps with the same shapes. `collate_scenes` stacks samples into a `SceneBatch`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from segvggt.data.config import DataConfig
+from segvggt.data.dataset import SceneSample
+from segvggt.data.sampling import SampleKey, image_hw
+from segvggt.types import SceneBatch
+
+
+class ScenePermutation:
+    """The scene indices one rank visits in one epoch.
+
+    The epoch's order (shuffled with (seed, epoch) when `shuffle`) is padded by wrapping around
+    to a multiple of `world_size`, then rank r takes positions r, r + world_size, ...
+    Lightning calls `set_epoch` on it through the batch sampler's `.sampler`.
+    """
+
+    def __init__(self, num_scenes: int, *, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1):
+        if num_scenes < 1:
+            raise ValueError("ScenePermutation needs at least one scene")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world_size {world_size}")
+        self.num_scenes, self.shuffle, self.seed = num_scenes, shuffle, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return -(-self.num_scenes // self.world_size)
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_scenes)
+        else:
+            order = np.arange(self.num_scenes)
+        padded = np.resize(order, len(self) * self.world_size)  # np.resize repeats from the start
+        return iter(padded[self.rank :: self.world_size].tolist())
+
+
+class DynamicBatchSampler:
+    """Batches of `SampleKey`s: every key of a batch has the same S and (H, W).
+
+    Per batch: S ~ U{min_frames..max_frames}, aspect H/W ~ U(aspect_range) (or `fixed_aspect`),
+    W = image_size, B = max(1, max_images_per_batch // S), so B * S <= max_images_per_batch
+    whenever S <= max_images_per_batch. The last batch of an epoch may be smaller.
+    """
+
+    def __init__(
+        self,
+        sampler: ScenePermutation,
+        *,
+        min_frames: int,
+        max_frames: int,
+        max_images_per_batch: int,
+        image_size: int,
+        aspect_range: Sequence[float] = (0.33, 1.0),
+        fixed_aspect: float | None = None,
+        train: bool = True,
+        drop_last: bool = False,
+    ):
+        if not 1 <= min_frames <= max_frames:
+            raise ValueError(f"need 1 <= min_frames <= max_frames, got {min_frames}, {max_frames}")
+        self.sampler = sampler
+        self.min_frames, self.max_frames = min_frames, max_frames
+        self.cap, self.image_size = max_images_per_batch, image_size
+        self.aspect_range, self.fixed_aspect = (float(aspect_range[0]), float(aspect_range[1])), fixed_aspect
+        self.train, self.drop_last = train, drop_last
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def plan(self) -> list[list[SampleKey]]:
+        """All batches of the current epoch for this rank."""
+        seed, epoch, rank = self.sampler.seed, self.sampler.epoch, self.sampler.rank
+        shape_rng = np.random.default_rng([seed, epoch, 1])  # rank-independent on purpose
+        scenes = list(self.sampler)
+        batches, start = [], 0
+        while start < len(scenes):
+            S = int(shape_rng.integers(self.min_frames, self.max_frames + 1))
+            aspect = self.fixed_aspect or float(shape_rng.uniform(*self.aspect_range))
+            H, W = image_hw(self.image_size, aspect)
+            B = max(1, self.cap // S)
+            chunk = scenes[start : start + B]
+            start += B
+            if len(chunk) < B and self.drop_last:
+                break
+            b = len(batches)
+            batches.append([
+                SampleKey(s, S, H, W, seed=int(np.random.SeedSequence([seed, epoch, rank, b, j]).generate_state(1)[0]),
+                          train=self.train)
+                for j, s in enumerate(chunk)
+            ])  # fmt: skip
+        return batches
+
+    def __iter__(self) -> Iterator[list[SampleKey]]:
+        return iter(self.plan())
+
+    def __len__(self) -> int:
+        return len(self.plan())
+
+
+def make_batch_sampler(cfg: DataConfig, num_scenes: int, *, train: bool, rank: int = 0, world_size: int = 1):
+    """The train (shuffled, dynamic S and aspect) or validation (fixed) batch sampler of `cfg`."""
+    order = ScenePermutation(num_scenes, shuffle=train, seed=cfg.seed, rank=rank, world_size=world_size)
+    if train:
+        return DynamicBatchSampler(
+            order, min_frames=cfg.min_frames, max_frames=cfg.max_frames, max_images_per_batch=cfg.max_images_per_batch,
+            image_size=cfg.image_size, aspect_range=cfg.aspect_range, fixed_aspect=cfg.fixed_aspect, train=True,
+        )  # fmt: skip
+    return DynamicBatchSampler(
+        order, min_frames=cfg.val_frames, max_frames=cfg.val_frames, max_images_per_batch=cfg.max_images_per_batch,
+        image_size=cfg.image_size, fixed_aspect=cfg.fixed_aspect or cfg.val_aspect, train=False,
+    )  # fmt: skip
+
+
+def collate_scenes(samples: Sequence[SceneSample]) -> SceneBatch:
+    """Stack samples with one S and one (H, W) into a SceneBatch ([B, S, ...] tensors)."""
+    if not samples:
+        raise ValueError("collate_scenes got an empty batch")
+    shapes = {tuple(s.images.shape) for s in samples}
+    if len(shapes) > 1:
+        raise ValueError(f"a batch needs one S and image size, got shapes {sorted(shapes)}; use DynamicBatchSampler")
+    return SceneBatch(
+        images=torch.stack([s.images for s in samples]),
+        depth=torch.stack([s.depth for s in samples]),
+        cam_from_world=torch.stack([s.cam_from_world for s in samples]),
+        intrinsics=torch.stack([s.intrinsics for s in samples]),
+        instance_ids=torch.stack([s.instance_ids for s in samples]),
+        targets=[s.targets for s in samples],
+        scene_ids=[s.scene_id for s in samples],
+        frame_names=[list(s.frame_names) for s in samples],
+    )

@@ -1,0 +1,105 @@
+"""LightningDataModule wiring prepared scenes, dynamic batching and workers (the only Lightning import in data/).
+
+Trainer note: the batch sampler already splits scenes across ranks, so build the Trainer with
+`use_distributed_sampler=False`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from segvggt.data.batching import collate_scenes, make_batch_sampler
+from segvggt.data.config import DataConfig
+from segvggt.data.dataset import SceneDataset
+from segvggt.data.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def _seed_worker(worker_id: int) -> None:
+    # samples carry their own seeds (SampleKey.seed); this only pins torch/numpy state used elsewhere
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+
+
+def ensure_synthetic(cfg: DataConfig, progress: bool = True) -> None:
+    """Generate the synthetic dataset into cfg.root when its split files are missing."""
+    root = Path(cfg.root)
+    if all((root / "splits" / f"{s}.txt").is_file() for s in (cfg.train_split, cfg.val_split)):
+        return
+    from segvggt.data.synthetic import SyntheticSpec, generate
+
+    spec = SyntheticSpec(width=cfg.synthetic_width, height=cfg.synthetic_height, frames=cfg.synthetic_frames)
+    log.info("generating the synthetic dataset into %s", root)
+    generate(
+        root, num_train=cfg.synthetic_num_train, num_val=cfg.synthetic_num_val, seed=cfg.seed, spec=spec,
+        workers=cfg.synthetic_workers, progress=progress,
+    )  # fmt: skip
+
+
+class SceneDataModule(L.LightningDataModule):
+    """Train / val dataloaders over `cfg.root` (prepared format) yielding `SceneBatch`es."""
+
+    def __init__(self, cfg: DataConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.train_set: SceneDataset | None = None
+        self.val_set: SceneDataset | None = None
+
+    def prepare_data(self) -> None:
+        if self.cfg.benchmark == "synthetic":
+            ensure_synthetic(self.cfg)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.cfg.benchmark == "synthetic":
+            ensure_synthetic(self.cfg)  # also here: prepare_data is skipped when a DataModule is used alone
+        elif not Path(self.cfg.root).is_dir():
+            raise DataError(f"data root {self.cfg.root} does not exist; run the preparation tool for {self.cfg.benchmark}")
+        if stage in (None, "fit"):
+            self.train_set = SceneDataset(self.cfg, self.cfg.train_split, train=True)
+        if stage in (None, "fit", "validate"):
+            self.val_set = SceneDataset(self.cfg, self.cfg.val_split, train=False)
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def _loader(self, dataset: SceneDataset, train: bool) -> DataLoader:
+        rank, world_size = self._rank()
+        workers = self.cfg.num_workers
+        return DataLoader(
+            dataset,
+            batch_sampler=make_batch_sampler(self.cfg, len(dataset), train=train, rank=rank, world_size=world_size),
+            collate_fn=collate_scenes,
+            num_workers=workers,
+            worker_init_fn=_seed_worker if workers > 0 else None,
+            persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(self.cfg.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            self.setup("fit")
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        if self.val_set is None:
+            self.setup("validate")
+        return self._loader(self.val_set, train=False)
+
+    def skipped_scenes(self) -> dict[str, int]:
+        """Scene id -> skip count in this process (skip_bad_scenes=True); workers count their own."""
+        out: dict[str, int] = {}
+        for ds in (self.train_set, self.val_set):
+            if ds is not None:
+                for k, v in ds.skipped.items():
+                    out[k] = out.get(k, 0) + v
+        return out

@@ -1,0 +1,309 @@
+"""Instance-segmentation submissions in the official ScanNet / ScanNet++ format, and GT files.
+
+Layout (one scene):
+    <pred_dir>/<scene>.txt                  lines `pred_mask/<scene>_<k>.txt <label id> <confidence>`
+    <pred_dir>/pred_mask/<scene>_<k>.txt    one 0/1 per benchmark point (mesh vertex)
+ScanNet++ mask files hold RLE JSON `{"length": M, "counts": "s1 n1 s2 n2 ..."}` (1-based starts,
+run lengths). GT: `<gt_dir>/<scene>.txt`, one `label_id * 1000 + instance_id` per point.
+
+Reading follows the official reader (lines split on single spaces into exactly three fields,
+label `int(float(x))`, confidence `float`, mask paths relative and inside the prediction folder,
+file-line order kept) but refuses what it would silently accept or crash on, naming file and line:
+blank lines (a 0-byte file is a valid empty prediction; a lone newline is a blank line), missing
+mask files, wrong mask lengths, NaN confidences, and a mask file listed twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segvggt.data.errors import DataError
+from segvggt.evaluation.instance_ap import InstanceAPResult, SceneEval, _as_numpy, evaluate_instances
+
+logger = logging.getLogger(__name__)
+
+OFFICIAL_RESULT_FILE = "semantic_instance_evaluation.txt"  # the official evaluator skips this name
+MASK_SUBDIR = "pred_mask"
+
+
+@dataclass(frozen=True)
+class ScenePrediction:
+    """masks [I, M] bool, labels [I] int64, scores [I] float64, in file-line order."""
+
+    masks: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    mask_files: tuple[str, ...] = ()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rle_encode(mask: np.ndarray) -> dict:
+    """[M] bool -> ScanNet++ RLE `{"length": M, "counts": "start length ..."}` (1-based starts)."""
+    mask = np.asarray(mask, bool).reshape(-1)
+    change = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
+    starts, ends = change[0::2], change[1::2]
+    runs = np.stack([starts + 1, ends - starts], axis=1).reshape(-1)
+    return {"length": int(len(mask)), "counts": " ".join(map(str, runs.tolist()))}
+
+
+def rle_decode(rle: Any, where: str = "RLE mask") -> np.ndarray:
+    """ScanNet++ RLE dict -> [M] bool; malformed input raises DataError naming `where`."""
+    if not isinstance(rle, dict) or not isinstance(rle.get("length"), int) or not isinstance(
+        rle.get("counts"), str
+    ):
+        raise DataError(f"{where}: expected RLE JSON {{\"length\": int, \"counts\": \"s1 n1 ...\"}}")
+    length = rle["length"]
+    try:
+        runs = np.asarray([int(x) for x in rle["counts"].split()], np.int64)
+    except ValueError as e:
+        raise DataError(f"{where}: RLE counts must be integers ({e})") from None
+    if len(runs) % 2:
+        raise DataError(f"{where}: RLE counts must be start/length pairs, got an odd count")
+    starts, lengths = runs[0::2] - 1, runs[1::2]
+    if len(runs) and (starts.min() < 0 or lengths.min() < 0 or (starts + lengths).max() > length):
+        raise DataError(f"{where}: RLE run outside [1, {length}] (starts are 1-based)")
+    delta = np.bincount(starts, minlength=length + 1) - np.bincount(starts + lengths, minlength=length + 1)
+    return np.cumsum(delta[:length]) > 0
+
+
+def _parse_int_lines(text: str, where: str) -> np.ndarray:
+    lines = text.splitlines()
+    try:
+        return np.array(lines, dtype=np.int64).reshape(-1)
+    except (ValueError, OverflowError):
+        for n, line in enumerate(lines, 1):
+            try:
+                int(line)
+            except (ValueError, OverflowError):
+                raise DataError(f"{where}:{n}: expected one integer per line, got {line!r}") from None
+        raise
+
+
+def read_gt(gt_file: str | Path) -> np.ndarray:
+    """[M] int64 `label_id * 1000 + instance_id` per point from an official GT txt file."""
+    path = Path(gt_file)
+    if not path.is_file():
+        raise DataError(f"GT file {path} does not exist")
+    return _parse_int_lines(path.read_text(encoding="utf-8", errors="strict"), str(path))
+
+
+def read_excluded_vertices(path: str | Path) -> np.ndarray:
+    """Vertex indices excluded from evaluation (ScanNet++ `mesh_aligned_0.05_mask.txt`), [X] int64."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"excluded-vertex file {path} does not exist")
+    try:
+        return np.asarray([int(x) for x in path.read_text().split()], np.int64)
+    except ValueError as e:
+        raise DataError(f"{path}: expected whitespace-separated vertex indices ({e})") from None
+
+
+def _read_mask(path: Path, num_points: int, where: str) -> np.ndarray:
+    data = path.read_bytes()
+    if data[:1] == b"{" or data.lstrip()[:1] == b"{":
+        try:
+            rle = json.loads(data)
+        except ValueError as e:
+            raise DataError(f"{path}: not valid RLE JSON ({e})") from None
+        mask = rle_decode(rle, str(path))
+    else:
+        raw = np.frombuffer(data, np.uint8)
+        if len(raw) == 2 * num_points and (raw[1::2] == 10).all() and ((raw[0::2] | 1) == 49).all():
+            return raw[0::2] == 49  # fast path: exactly "0\n"/"1\n" lines
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: mask file is not text") from None
+        mask = _parse_int_lines(text, str(path)) != 0
+    if len(mask) != num_points:
+        raise DataError(
+            f"{path} ({where}): mask has {len(mask)} values but the GT scene has {num_points} points"
+        )
+    return mask
+
+
+def read_submission(pred_dir: str | Path, scene_id: str, num_points: int) -> ScenePrediction:
+    """Read `<pred_dir>/<scene_id>.txt` and its masks (text 0/1 or RLE JSON, detected per file).
+
+    num_points: M, the GT point count every mask must have. Returns masks [I, M] in line order.
+    """
+    root = Path(pred_dir)
+    txt = root / f"{scene_id}.txt"
+    if not txt.is_file():
+        raise DataError(f"prediction file {txt} does not exist")
+    try:
+        lines = txt.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{txt}: prediction file is not UTF-8 text") from None
+    abs_root = os.path.abspath(root)
+    masks, labels, scores, files, seen = [], [], [], [], {}
+    for n, line in enumerate(lines, 1):
+        where = f"{txt}:{n}"
+        parts = line.split(" ")
+        if len(parts) != 3:
+            raise DataError(
+                f"{where}: expected '<relative mask path> <label id> <confidence>' separated by "
+                f"single spaces, got {line!r}"
+            )
+        rel, label_text, conf_text = parts
+        if os.path.isabs(rel):
+            raise DataError(f"{where}: mask path {rel!r} must be relative to the prediction file")
+        mask_path = os.path.abspath(os.path.join(os.path.dirname(txt), rel))
+        if os.path.commonpath([mask_path, abs_root]) != abs_root:
+            raise DataError(f"{where}: mask path {rel!r} points outside the prediction folder {root}")
+        try:
+            label = int(float(label_text))
+        except (ValueError, OverflowError):
+            raise DataError(f"{where}: label id {label_text!r} is not a number") from None
+        try:
+            conf = float(conf_text)
+        except ValueError:
+            raise DataError(f"{where}: confidence {conf_text!r} is not a number") from None
+        if np.isnan(conf):
+            raise DataError(f"{where}: confidence is NaN")
+        if mask_path in seen:
+            raise DataError(f"{where}: mask file {rel!r} is already listed on line {seen[mask_path]}")
+        seen[mask_path] = n
+        if not os.path.isfile(mask_path):
+            raise DataError(f"{where}: mask file {mask_path} does not exist")
+        masks.append(_read_mask(Path(mask_path), num_points, where))
+        labels.append(label)
+        scores.append(conf)
+        files.append(rel)
+    stacked = np.stack(masks) if masks else np.zeros((0, num_points), bool)
+    return ScenePrediction(stacked, np.asarray(labels, np.int64), np.asarray(scores, np.float64), tuple(files))
+
+
+def write_submission(
+    pred_dir: str | Path,
+    scene_id: str,
+    masks: Any,
+    labels: Any,
+    scores: Any,
+    rle: bool = False,
+) -> Path:
+    """Write one scene in the official format; returns the `<scene>.txt` path.
+
+    masks [I, M] bool (numpy or torch), labels [I] benchmark label ids, scores [I]. Mask files are
+    written first and the scene txt last, each via a temporary name and a rename, so a scene txt
+    never points at a missing or half-written mask. `rle=True` writes ScanNet++ RLE JSON masks.
+    """
+    masks = _as_numpy(masks)
+    if masks.size == 0 and masks.ndim < 2:
+        masks = masks.reshape(0, 0)
+    labels = _as_numpy(labels).reshape(-1)
+    scores = _as_numpy(scores).reshape(-1).astype(np.float64)
+    if masks.ndim != 2 or len(labels) != len(masks) or len(scores) != len(masks):
+        raise ValueError(
+            f"{scene_id}: need masks [I, M], labels [I], scores [I]; got {masks.shape}, "
+            f"{labels.shape}, {scores.shape}"
+        )
+    if not np.isfinite(scores).all():
+        raise ValueError(f"{scene_id}: scores must be finite")
+    root = Path(pred_dir)
+    (root / MASK_SUBDIR).mkdir(parents=True, exist_ok=True)
+    lines = []
+    for k, mask in enumerate(masks != 0):
+        rel = f"{MASK_SUBDIR}/{scene_id}_{k:03d}.{'json' if rle else 'txt'}"
+        if rle:
+            data = json.dumps(rle_encode(mask)).encode()
+        else:
+            buf = np.full((len(mask), 2), ord("\n"), np.uint8)
+            buf[:, 0] = ord("0") + mask
+            data = buf.tobytes()
+        _atomic_write(root / rel, data)
+        lines.append(f"{rel} {int(labels[k])} {float(scores[k])!r}\n")
+    txt = root / f"{scene_id}.txt"
+    _atomic_write(txt, "".join(lines).encode())
+    return txt
+
+
+def _scene_files(gt_dir: Path, pred_dir: Path, missing_as_empty: bool) -> tuple[list[str], set[str]]:
+    if not gt_dir.is_dir():
+        raise DataError(f"GT folder {gt_dir} does not exist")
+    if not pred_dir.is_dir():
+        raise DataError(f"prediction folder {pred_dir} does not exist")
+    scenes = sorted(p.stem for p in gt_dir.glob("*.txt") if p.is_file())
+    if not scenes:
+        raise DataError(f"GT folder {gt_dir} holds no <scene>.txt files")
+    preds = {
+        p.stem for p in pred_dir.glob("*.txt") if p.is_file() and p.name != OFFICIAL_RESULT_FILE
+    }
+    extra = sorted(preds - set(scenes))
+    if extra:
+        raise DataError(
+            f"{len(extra)} prediction file(s) in {pred_dir} have no GT file in {gt_dir}: "
+            f"{', '.join(extra[:10])}{' ...' if len(extra) > 10 else ''}"
+        )
+    missing = [s for s in scenes if s not in preds]
+    if missing and not missing_as_empty:
+        raise DataError(
+            f"{len(missing)} GT scene(s) have no prediction file in {pred_dir}: "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''} "
+            "(write an empty <scene>.txt, or pass missing_as_empty / --missing-as-empty to count "
+            "all their objects as misses)"
+        )
+    return scenes, preds
+
+
+def evaluate_submission(
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    classes: Any,
+    *,
+    class_agnostic: bool = False,
+    missing_as_empty: bool = False,
+    excluded_pattern: str | None = None,
+    progress: bool = False,
+) -> InstanceAPResult:
+    """Evaluate a submission folder against a GT folder; the scene list is the GT folder's.
+
+    classes: benchmark name ("scannet", "scannet200", "scannetpp", "synthetic") or BenchmarkClasses.
+    excluded_pattern: per-scene excluded-vertex file, `{scene}` is replaced by the scene id
+        (ScanNet++: ".../data/{scene}/scans/mesh_aligned_0.05_mask.txt").
+    Scenes are read one at a time, so memory holds one scene's masks.
+    """
+    if isinstance(classes, str):
+        from segvggt.data.classes import benchmark_classes
+
+        classes = benchmark_classes(classes)
+    gt_root, pred_root = Path(gt_dir), Path(pred_dir)
+    scenes, preds = _scene_files(gt_root, pred_root, missing_as_empty)
+
+    def scene_stream() -> Iterator[SceneEval]:
+        from tqdm import tqdm
+
+        for scene in tqdm(scenes, desc="evaluating scenes", unit="scene", disable=not progress):
+            gt = read_gt(gt_root / f"{scene}.txt")
+            if scene in preds:
+                p = read_submission(pred_root, scene, len(gt))
+            else:
+                p = ScenePrediction(np.zeros((0, len(gt)), bool), np.zeros(0, np.int64), np.zeros(0))
+            excluded = None
+            if excluded_pattern:
+                excluded = read_excluded_vertices(excluded_pattern.replace("{scene}", scene))
+                if len(excluded) and (excluded.min() < 0 or excluded.max() >= len(gt)):
+                    raise DataError(f"{excluded_pattern.replace('{scene}', scene)}: vertex index "
+                                    f"outside [0, {len(gt)}) of GT scene {scene}")  # fmt: skip
+            yield SceneEval(gt, p.masks, p.labels, p.scores, scene_id=scene, excluded=excluded)
+
+    return evaluate_instances(scene_stream(), classes, class_agnostic=class_agnostic)

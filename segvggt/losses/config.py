@@ -1,0 +1,80 @@
+"""`LossConfig`: every weight of SegVGGT's objective in one place.
+
+The Hungarian matcher uses the SAME weights as the losses (w_class, w_bce, w_dice, w_fada), so a
+change of emphasis moves both the assignment and the gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossConfig:
+    """Weights and switches of the set criterion and the geometry losses.
+
+    Mask-set terms (Mask2Former defaults: class 2, mask 5, dice 5, no-object 0.1):
+        w_class, w_bce, w_dice: classification / sigmoid BCE / dice weights (loss and matching cost).
+        w_fada: frame-attention distribution alignment (FADA) weight (loss and matching cost).
+        no_object_weight: class weight of the no-object index K in the cross-entropy.
+        fada_in_cost: add the FADA term to the matching cost (when the mass is in the outputs).
+        fada_loss: add `loss_fada` on matched pairs (when the mass is in the outputs).
+        fada_frame_normalization: divide the frame-summed JS by S (the paper's "normalised by
+            frames"); the cost and the loss always use the same definition.
+        num_points: shared random points per scene for mask costs and losses (0 = all pixels).
+    Prompt terms: w_prompt_bce, w_prompt_dice, w_prompt_score.
+    Geometry (VGGT, training/loss.py defaults):
+        w_camera, w_depth: weights of `loss_camera` and `loss_depth` (VGGT: 5 and 1).
+        camera_gamma: stage weight gamma^(n-1-k) of camera-head iteration k.
+        camera_w_translation, camera_w_rotation, camera_w_fov: component weights inside loss_camera.
+        depth_gamma, depth_alpha: confidence term gamma*r*c - alpha*log(c).
+        depth_valid_range: quantile kept by the outlier filter (<= 0 disables it).
+        depth_grad_scales: scales of the multi-scale gradient term.
+    """
+
+    w_class: float = 2.0
+    w_bce: float = 5.0
+    w_dice: float = 5.0
+    w_fada: float = 1.0
+    no_object_weight: float = 0.1
+    fada_in_cost: bool = True
+    fada_loss: bool = True
+    fada_frame_normalization: bool = True
+    num_points: int = 12544
+
+    w_prompt_bce: float = 5.0
+    w_prompt_dice: float = 5.0
+    w_prompt_score: float = 1.0
+
+    w_camera: float = 5.0
+    w_depth: float = 1.0
+    camera_gamma: float = 0.6
+    camera_w_translation: float = 1.0
+    camera_w_rotation: float = 1.0
+    camera_w_fov: float = 0.5
+    depth_gamma: float = 1.0
+    depth_alpha: float = 0.2
+    depth_valid_range: float = 0.98
+    depth_grad_scales: int = 4
+
+    def __post_init__(self) -> None:
+        if self.num_points < 0:
+            raise ValueError(f"LossConfig.num_points must be >= 0 (0 = all pixels), got {self.num_points}")
+        if not 0.0 < self.no_object_weight:
+            raise ValueError(f"LossConfig.no_object_weight must be > 0, got {self.no_object_weight}")
+        if self.depth_grad_scales < 1:
+            raise ValueError(f"LossConfig.depth_grad_scales must be >= 1, got {self.depth_grad_scales}")
+
+    def loss_weights(self) -> dict[str, float]:
+        """Loss key -> weight; the single table `weighted_sum` applies."""
+        return {
+            "loss_class": self.w_class,
+            "loss_bce": self.w_bce,
+            "loss_dice": self.w_dice,
+            "loss_fada": self.w_fada,
+            "loss_prompt_bce": self.w_prompt_bce,
+            "loss_prompt_dice": self.w_prompt_dice,
+            "loss_prompt_score": self.w_prompt_score,
+            "loss_camera": self.w_camera,
+            "loss_depth": self.w_depth,
+        }

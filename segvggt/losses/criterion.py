@@ -1,0 +1,212 @@
+"""SetCriterion: SegVGGT's set-prediction and prompt losses, unweighted and named.
+
+Keys (all unweighted; `weighted_sum` applies LossConfig.loss_weights() in one place):
+    loss_class   cross-entropy over K+1 classes; unmatched queries target no-object (index K), whose
+                 class weight is `no_object_weight`; mean weighted by class weights (DETR).
+    loss_bce     sigmoid BCE of matched masks on shared points, summed over pairs / num_masks.
+    loss_dice    dice of matched masks, summed over pairs / num_masks.
+    loss_fada    FADA of matched pairs / num_masks (when `cfg.fada_loss` and the mass is present).
+    loss_prompt_bce, loss_prompt_dice
+                 each prompt's masks on all views against its given instance (no matching),
+                 summed over prompts / num_prompts.
+    loss_prompt_score
+                 BCE-with-logits of the prompt score towards the IoU (no gradient) of its binarised
+                 mask (logit > 0, all pixels of all views) with its instance: sigmoid(score) learns
+                 to predict the mask's IoU, as SAM's IoU head does (BCE rather than MSE because the
+                 score is a logit).
+num_masks and num_prompts are all-reduced over ranks when torch.distributed is initialised, then
+divided by the world size and clamped to >= 1 (Mask2Former). A scene without instances contributes
+only to loss_class (all queries -> no-object); mask terms then are 0 but still connected to the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from segvggt.losses.config import LossConfig
+from segvggt.losses.fada import fada_loss
+from segvggt.losses.mask_losses import dice_loss, flatten_points, sample_point_indices, sigmoid_bce_loss
+from segvggt.losses.matcher import HungarianMatcher, check_mask_shapes, frame_mass_of
+from segvggt.types import InstanceTargets
+
+
+def weighted_sum(losses: Mapping[str, Tensor], cfg: LossConfig) -> Tensor:
+    """Sum of weight * loss over the `loss_*` keys; other keys are diagnostics and are skipped.
+
+    Raises ValueError for a `loss_*` key without a weight in LossConfig.loss_weights(), so that a new
+    loss cannot silently drop out of the objective.
+    """
+    weights = cfg.loss_weights()
+    total = None
+    for key, value in losses.items():
+        if not key.startswith("loss_"):
+            continue
+        if key not in weights:
+            raise ValueError(f"loss {key!r} has no weight in LossConfig.loss_weights(); add one there")
+        term = weights[key] * value
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError(f"weighted_sum: no 'loss_*' key among {sorted(losses)}")
+    return total
+
+
+def _global_count(count: int, device: torch.device) -> float:
+    num = torch.as_tensor(float(count), device=device)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(num)
+        num = num / dist.get_world_size()
+    return max(float(num), 1.0)
+
+
+class SetCriterion(nn.Module):
+    """Hungarian matching + class / mask / FADA / prompt losses (see module doc for the keys)."""
+
+    def __init__(self, cfg: LossConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.matcher = HungarianMatcher(cfg)
+
+    def weighted_sum(self, losses: Mapping[str, Tensor]) -> Tensor:
+        """The one place where weights are applied (LossConfig.loss_weights())."""
+        return weighted_sum(losses, self.cfg)
+
+    def forward(
+        self,
+        outputs: Mapping[str, Tensor],
+        targets: Sequence[InstanceTargets],
+        prompt_targets: Sequence[Tensor] | None = None,
+        indices: Sequence[tuple[Tensor, Tensor]] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        """Unweighted named losses.
+
+        Args:
+            outputs: `pred_logits` [B, Q, K+1], `pred_masks` [B, Q, S, h, w]; optionally
+                `frame_attention_mass` [L, B, Q, S]; with prompts `prompt_masks` [B, R, S, h, w],
+                `prompt_scores` [B, R], `prompt_valid` [B, R].
+            targets: B InstanceTargets (masks [N, S, h, w]).
+            prompt_targets: optional B tensors [R_b] of instance indices into targets[b]; prompt r of
+                scene b is row r of prompt_masks[b] (rows R_b.. are padding).
+            indices: precomputed matching (else computed here).
+            generator: seeds the shared point sampling.
+        Returns:
+            dict of scalar tensors, keys as in the module doc.
+        """
+        pred_masks = outputs["pred_masks"]
+        check_mask_shapes(pred_masks, targets)
+        num_pixels = pred_masks[0, 0].numel()
+        device, num_points = pred_masks.device, self.cfg.num_points
+        points = [sample_point_indices(num_pixels, num_points, device, generator) for _ in targets]
+        with torch.autocast(device_type=pred_masks.device.type, enabled=False):
+            if indices is None:
+                indices = self.matcher(outputs, targets, point_indices=points)
+            losses = {"loss_class": self.loss_class(outputs["pred_logits"], targets, indices)}
+            losses.update(self.loss_masks(outputs, targets, indices, points))
+            if prompt_targets is not None:
+                losses.update(self.loss_prompts(outputs, targets, prompt_targets, points))
+        return losses
+
+    def loss_class(
+        self,
+        pred_logits: Tensor,
+        targets: Sequence[InstanceTargets],
+        indices: Sequence[tuple[Tensor, Tensor]],
+    ) -> Tensor:
+        """pred_logits [B, Q, K+1] -> scalar weighted cross-entropy (unmatched -> no-object K)."""
+        B, Q, K1 = pred_logits.shape
+        target_classes = torch.full((B, Q), K1 - 1, dtype=torch.int64, device=pred_logits.device)
+        for b, ((q_idx, t_idx), target) in enumerate(zip(indices, targets)):
+            labels = target.labels[t_idx.to(target.labels.device)]
+            target_classes[b, q_idx.to(pred_logits.device)] = labels.to(pred_logits.device)
+        class_weight = torch.ones(K1, device=pred_logits.device)
+        class_weight[-1] = self.cfg.no_object_weight
+        return F.cross_entropy(pred_logits.float().transpose(1, 2), target_classes, weight=class_weight)
+
+    def loss_masks(
+        self,
+        outputs: Mapping[str, Tensor],
+        targets: Sequence[InstanceTargets],
+        indices: Sequence[tuple[Tensor, Tensor]],
+        points: Sequence[Tensor | None],
+    ) -> dict[str, Tensor]:
+        """loss_bce, loss_dice (and loss_fada) on matched pairs, each / num_masks."""
+        pred_masks = outputs["pred_masks"]
+        mass = frame_mass_of(outputs)
+        use_fada = self.cfg.fada_loss and mass is not None
+        # Zero-valued but graph-connected start, so empty batches still backpropagate.
+        bce = dice = pred_masks.float().sum() * 0.0
+        fada = mass.float().sum() * 0.0 if use_fada else None
+        num_matched = 0
+        for b, (q_idx, t_idx) in enumerate(indices):
+            if q_idx.numel() == 0:
+                continue
+            num_matched += q_idx.numel()
+            q_idx, t_idx = q_idx.to(pred_masks.device), t_idx.to(targets[b].masks.device)
+            logits = flatten_points(pred_masks[b, q_idx].float(), points[b])
+            gt = flatten_points(targets[b].masks[t_idx].to(pred_masks.device).float(), points[b])
+            bce = bce + sigmoid_bce_loss(logits, gt).sum()
+            dice = dice + dice_loss(logits, gt).sum()
+            if use_fada:
+                vis = targets[b].visibility[t_idx].to(mass.device).float()
+                pair_fada = fada_loss(mass[:, b, q_idx].float(), vis, self.cfg.fada_frame_normalization)
+                fada = fada + pair_fada.sum()
+        num_masks = _global_count(num_matched, pred_masks.device)
+        losses = {"loss_bce": bce / num_masks, "loss_dice": dice / num_masks}
+        if use_fada:
+            losses["loss_fada"] = fada / num_masks
+        return losses
+
+    def loss_prompts(
+        self,
+        outputs: Mapping[str, Tensor],
+        targets: Sequence[InstanceTargets],
+        prompt_targets: Sequence[Tensor],
+        points: Sequence[Tensor | None],
+    ) -> dict[str, Tensor]:
+        """loss_prompt_bce, loss_prompt_dice, loss_prompt_score, each / num_prompts."""
+        for key in ("prompt_masks", "prompt_scores", "prompt_valid"):
+            if key not in outputs:
+                raise ValueError(
+                    f"prompt_targets were given but the model outputs lack {key!r}; pass prompts to the model"
+                )
+        masks, scores, valid = outputs["prompt_masks"], outputs["prompt_scores"], outputs["prompt_valid"]
+        if len(prompt_targets) != masks.shape[0]:
+            raise ValueError(
+                f"got {len(prompt_targets)} prompt_targets for a batch of B={masks.shape[0]} scenes"
+            )
+        bce = dice = masks.float().sum() * 0.0
+        score = scores.float().sum() * 0.0
+        num_prompts = 0
+        for b, tgt in enumerate(prompt_targets):
+            R_b = int(tgt.numel())
+            if R_b == 0:
+                continue
+            if R_b > masks.shape[1] or not bool(valid[b, :R_b].all()):
+                raise ValueError(
+                    f"scene {b}: {R_b} prompt targets but prompt_valid marks only "
+                    f"{int(valid[b].sum())} of R={masks.shape[1]} prompts; prompt r must be row r"
+                )
+            n_inst = targets[b].num_instances
+            if int(tgt.min()) < 0 or int(tgt.max()) >= n_inst:
+                raise ValueError(
+                    f"scene {b}: prompt target indices {tgt.tolist()} out of range for N={n_inst} instances"
+                )
+            num_prompts += R_b
+            gt_masks = targets[b].masks[tgt.to(targets[b].masks.device)].to(masks.device).float()
+            logits = masks[b, :R_b].float()
+            pl, gl = flatten_points(logits, points[b]), flatten_points(gt_masks, points[b])
+            bce = bce + sigmoid_bce_loss(pl, gl).sum()
+            dice = dice + dice_loss(pl, gl).sum()
+            with torch.no_grad():
+                pred_bin, gt_bin = logits.flatten(1) > 0, gt_masks.flatten(1) > 0.5
+                inter = (pred_bin & gt_bin).sum(-1).float()
+                union = (pred_bin | gt_bin).sum(-1).float()
+                iou = torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+            score = score + F.binary_cross_entropy_with_logits(scores[b, :R_b].float(), iou, reduction="sum")
+        n = _global_count(num_prompts, masks.device)
+        return {"loss_prompt_bce": bce / n, "loss_prompt_dice": dice / n, "loss_prompt_score": score / n}

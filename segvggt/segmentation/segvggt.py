@@ -1,0 +1,236 @@
+"""SegVGGT: VGGT + object queries, a semantic DPT head and click prompts.
+
+    encoded = model.encode(images)              # backbone once: aggregator, VGGT heads, semantic DPT head
+    out = model.decode(encoded, prompts)        # query blocks + heads only; as often as you like
+    out = model(images, prompts)                # == model.decode(model.encode(images), prompts)
+
+Shapes: B scenes, S views, H, W input pixels (multiples of the patch size), h, w = H/2, W/2,
+P tokens per view (P' = patch tokens), C aggregator width, Dq query width, D instance-feature
+channels, Q object queries, R prompts, K classes, L query layers.
+
+Output dict (see docs/DESIGN.md "Model input / output contract"):
+    pose_enc [B, S, 9], pose_enc_list 4 x [B, S, 9], depth [B, S, H, W, 1], depth_conf [B, S, H, W],
+    world_points [B, S, H, W, 3], world_points_conf [B, S, H, W]     (VGGT heads, unchanged)
+    pred_logits [B, Q, K+1]            class logits, last = no object
+    pred_masks [B, Q, S, h, w]         mask logits on every view
+    instance_features [B, S, D, h, w]  semantic DPT head output
+    frame_attention_mass [L, B, Q, S]  only when asked (default: in training mode); rows sum to 1
+    prompt_masks [B, R, S, h, w], prompt_scores [B, R] (logit), prompt_valid [B, R] bool
+        (always present; R = 0 without prompts; padding prompts have zero masks and scores)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from segvggt.backbone import DPTHead, build_vggt, load_vggt_checkpoint
+from segvggt.segmentation.config import ModelConfig, resolve_query_layers
+from segvggt.segmentation.heads import QueryHeads
+from segvggt.segmentation.prompts import ClickBatch, PromptEncoder, Prompts, parse_prompts
+from segvggt.segmentation.query_block import QueryBlock, prompt_isolation_mask
+from segvggt.segmentation.trainable import param_groups, set_trainable
+
+logger = logging.getLogger(__name__)
+
+# Everything SegVGGT adds to VGGT; the only keys an official VGGT checkpoint may lack.
+NEW_MODULE_PREFIXES = ("query_embed.", "query_blocks.", "prompt_encoder.", "query_heads.", "semantic_head.")
+
+
+@dataclass
+class Encoded:
+    """The cacheable result of `SegVGGT.encode` (everything `decode` needs; no backbone code runs again).
+
+    Attributes:
+        query_tokens: L x [B, S, P, C] global-block outputs of the query layers (views into the
+            aggregator outputs, special tokens included; decode reads the patch tokens from patch_start_idx).
+        patch_start_idx: index of the first patch token in P (5 for VGGT).
+        instance_features: [B, S, D, h, w] semantic DPT head output.
+        image_size: (H, W) of the input images.
+        geometry: VGGT head outputs (pose_enc, pose_enc_list, depth, depth_conf, world_points, ...).
+    """
+
+    query_tokens: list[Tensor]
+    patch_start_idx: int
+    instance_features: Tensor
+    image_size: tuple[int, int]
+    geometry: dict[str, Any]
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.instance_features.shape[0])
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.instance_features.shape[1])
+
+
+class SegVGGT(nn.Module):
+    """VGGT backbone (`self.vggt`) plus object queries, query blocks, semantic DPT head and prompt queries."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.vggt = build_vggt(config.backbone, checkpoint_blocks=config.checkpoint_blocks)
+        vggt_cfg = self.vggt.cfg
+        token_dim = vggt_cfg.embed_dim
+        self.patch_size = vggt_cfg.patch_size
+        self.query_layers = resolve_query_layers(config.query_layers, vggt_cfg.aggregator.depth)
+        dim = config.query_dim or min(256, token_dim)
+        self.query_dim = dim
+
+        self.query_embed = nn.Embedding(config.num_queries, dim)
+        self.query_blocks = nn.ModuleList(
+            QueryBlock(dim, token_dim, config.query_heads, config.query_mlp_ratio) for _ in self.query_layers
+        )
+        self.prompt_encoder = PromptEncoder(token_dim, dim, self.patch_size)
+        self.query_heads = QueryHeads(dim, config.mask_dim, config.num_classes)
+        # Same taps and widths as VGGT's depth head, but features only, at half resolution, D channels.
+        semantic_cfg = dataclasses.replace(
+            vggt_cfg.depth_head, feature_only=True, down_ratio=2, features=config.mask_dim, pos_embed=True
+        )
+        self.semantic_head = DPTHead(semantic_cfg)
+        if config.lora_rank > 0:
+            from segvggt.segmentation.lora import attach_lora  # peft is imported only here
+
+            attach_lora(self, config.lora_rank, config.lora_alpha, config.lora_dropout)
+        self.apply_trainability()
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> "SegVGGT":
+        return cls(config)
+
+    @property
+    def num_query_layers(self) -> int:
+        return len(self.query_layers)
+
+    # ---- training setup -------------------------------------------------------------------------
+    def apply_trainability(self) -> None:
+        """(Re)apply the requires_grad split of ModelConfig (freeze_patch_embed, freeze_backbone, LoRA)."""
+        set_trainable(self, self.config.freeze_patch_embed, self.config.freeze_backbone)
+
+    def param_groups(self, lr_new: float, lr_pretrained: float, weight_decay: float) -> list[dict[str, Any]]:
+        """Optimizer groups: new modules + LoRA at lr_new, other trainable VGGT parameters at lr_pretrained."""
+        return param_groups(self, lr_new, lr_pretrained, weight_decay)
+
+    def load_vggt_checkpoint(self, path_or_state_dict: Any) -> Any:
+        """Load official VGGT weights into `self.vggt` (before or after LoRA is attached).
+
+        Only SegVGGT's new modules (NEW_MODULE_PREFIXES) and LoRA adapters may be missing.
+        """
+        return load_vggt_checkpoint(self, path_or_state_dict, allow_missing_prefixes=NEW_MODULE_PREFIXES)
+
+    # ---- encode / decode ------------------------------------------------------------------------
+    def encode(self, images: Tensor) -> Encoded:
+        """Run everything that does not depend on the queries: aggregator, VGGT heads, semantic head.
+
+        images: [B, S, 3, H, W] in [0, 1], H and W multiples of the patch size.
+        """
+        if images.dim() != 5 or images.shape[2] != 3:
+            raise ValueError(f"images must be [B, S, 3, H, W] in [0, 1], got shape {tuple(images.shape)}")
+        tokens_list, patch_start_idx = self.vggt.aggregator(images)
+        geometry = self.vggt.run_heads(tokens_list, images, patch_start_idx)
+        features = self.semantic_head(tokens_list, images, patch_start_idx, self.vggt.frames_chunk_size)
+        width = self.vggt.cfg.embed_dim
+        query_tokens = [tokens_list[i][..., width:] for i in self.query_layers]
+        return Encoded(query_tokens, patch_start_idx, features, (images.shape[-2], images.shape[-1]), geometry)
+
+    def decode(self, encoded: Encoded, prompts: Prompts | None = None, return_frame_mass: bool = False) -> dict[str, Any]:
+        """Query blocks and heads on an encoding; see the module docstring for the output dict.
+
+        prompts: one list per scene of prompts, each a list of clicks (frame, x, y, positive) in input
+            pixels; None = no prompts (R = 0). Each prompt is decoded as one extra query that sees the
+            object queries and itself only, so its answer does not depend on the other prompts and the
+            object-query outputs do not depend on the prompts.
+        """
+        B, S = encoded.batch_size, encoded.num_frames
+        H, W = encoded.image_size
+        Q = self.config.num_queries
+        device = encoded.instance_features.device
+        grid_hw = (H // self.patch_size, W // self.patch_size)
+        clicks = parse_prompts(prompts, B, S, (H, W), device) if prompts is not None else None
+        R = clicks.num_prompts if clicks is not None else 0
+
+        queries = self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)
+        attn_mask = None
+        if R > 0:
+            first_tokens = encoded.query_tokens[0][:, :, encoded.patch_start_idx :]
+            queries = torch.cat([queries, self.prompt_encoder.initial(first_tokens, grid_hw, clicks)], dim=1)
+            attn_mask = prompt_isolation_mask(Q, R, device)
+
+        masses = []
+        for block, layer_tokens in zip(self.query_blocks, encoded.query_tokens):
+            tokens = layer_tokens[:, :, encoded.patch_start_idx :]
+            queries, mass = self._run_block(block, queries, tokens, grid_hw, clicks, attn_mask, return_frame_mass)
+            if mass is not None:
+                masses.append(mass)
+
+        all_masks = self.query_heads.masks(queries, encoded.instance_features)  # [B, Q+R, S, h, w]
+        out: dict[str, Any] = dict(encoded.geometry)
+        out["pred_logits"] = self.query_heads.class_logits(queries[:, :Q])
+        out["pred_masks"] = all_masks[:, :Q]
+        out["instance_features"] = encoded.instance_features
+        if return_frame_mass:
+            out["frame_attention_mass"] = torch.stack(masses)
+        out.update(self._prompt_outputs(queries[:, Q:], all_masks[:, Q:], clicks))
+        return out
+
+    def forward(
+        self, images: Tensor, prompts: Prompts | None = None, return_frame_mass: bool | None = None
+    ) -> dict[str, Any]:
+        """images [B, S, 3, H, W] in [0, 1] -> output dict; frame mass defaults to `self.training`."""
+        if return_frame_mass is None:
+            return_frame_mass = self.training
+        return self.decode(self.encode(images), prompts, return_frame_mass)
+
+    # ---- internals ------------------------------------------------------------------------------
+    def _run_block(
+        self,
+        block: QueryBlock,
+        queries: Tensor,
+        tokens: Tensor,
+        grid_hw: tuple[int, int],
+        clicks: ClickBatch | None,
+        attn_mask: Tensor | None,
+        return_frame_mass: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """queries [B, Q+R, Dq], tokens [B, S, P', C] -> (queries [B, Q+R, Dq], mass [B, Q, S] or None)."""
+        if clicks is not None and clicks.num_prompts > 0:
+            Q = self.config.num_queries
+            refreshed = queries[:, Q:] + self.prompt_encoder.refresh(tokens, grid_hw, clicks)
+            queries = torch.cat([queries[:, :Q], refreshed], dim=1)
+        mass_queries = self.config.num_queries if return_frame_mass else 0
+        args = (queries, tokens, attn_mask, mass_queries, self.config.frame_mass_chunk)
+        if self.config.checkpoint_blocks and torch.is_grad_enabled():
+            return checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
+
+    def _prompt_outputs(self, prompt_queries: Tensor, prompt_masks: Tensor, clicks: ClickBatch | None) -> dict[str, Tensor]:
+        """prompt_queries [B, R, Dq], prompt_masks [B, R, S, h, w] -> prompt_masks, prompt_scores, prompt_valid."""
+        B, R = prompt_queries.shape[:2]
+        if clicks is None:
+            valid = torch.zeros(B, 0, dtype=torch.bool, device=prompt_queries.device)
+        else:
+            valid = clicks.prompt_valid
+        scores = self.query_heads.prompt_scores(prompt_queries) if R > 0 else prompt_queries.new_zeros(B, 0)
+        return {
+            "prompt_masks": prompt_masks * valid[:, :, None, None, None].to(prompt_masks.dtype),
+            "prompt_scores": scores * valid.to(scores.dtype),
+            "prompt_valid": valid,
+        }
+
+
+def build_segvggt(backbone_cfg: dict | None = None, **options: Any) -> SegVGGT:
+    """Build SegVGGT with random weights (load VGGT weights with `model.load_vggt_checkpoint(path)`).
+
+    backbone_cfg: nested VGGT config dict as accepted by `segvggt.backbone.build_vggt` (None = VGGT-1B).
+    options: ModelConfig fields for the segmentation part, e.g. num_queries=100, num_classes=18,
+        query_layers="all", mask_dim=256, lora_rank=32 (0 = no LoRA).
+    """
+    return SegVGGT(ModelConfig(backbone=backbone_cfg, **options))

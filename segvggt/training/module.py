@@ -1,0 +1,70 @@
+"""The LightningModule: thin glue around SegVGGT, the objective and the evaluation metrics."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import lightning as L
+import torch
+
+from segvggt.config import experiment_from_dict
+from segvggt.evaluation.scene_eval import SceneEvaluator
+from segvggt.losses import SetCriterion
+from segvggt.segmentation.segvggt import SegVGGT
+from segvggt.training.objective import training_losses
+from segvggt.training.optim import build_optimizer
+from segvggt.types import SceneBatch
+
+logger = logging.getLogger(__name__)
+
+
+class SegVGGTModule(L.LightningModule):
+    """Trains SegVGGT. Takes the experiment config as a plain dict so checkpoints carry it verbatim."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.save_hyperparameters({"config": config})
+        self.cfg = experiment_from_dict(config)
+        self.model = SegVGGT.from_config(self.cfg.model)
+        self.criterion = SetCriterion(self.cfg.loss)
+        self._teacher = None  # not a registered submodule: never trained, never saved in checkpoints
+        if self.cfg.pretrained:
+            self.model.load_vggt_checkpoint(self.cfg.pretrained)
+        if self.cfg.geometry_supervision == "teacher":
+            teacher = copy.deepcopy(self.model.vggt)
+            if hasattr(teacher, "merge_and_unload"):
+                teacher = teacher.merge_and_unload()
+            self._teacher = teacher.eval().requires_grad_(False)
+        self.evaluator = SceneEvaluator(self.cfg.data, self.cfg.eval)
+
+    def on_fit_start(self) -> None:
+        if self._teacher is not None:
+            self._teacher.to(self.device)
+
+    def training_step(self, batch: SceneBatch, batch_idx: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.cfg.trainer.seed * 100003 + self.global_step)
+        losses = training_losses(
+            self.model, batch, self.criterion, self.cfg.loss, self.cfg.prompts,
+            self.cfg.geometry_supervision, teacher=self._teacher, generator=generator,
+        )  # fmt: skip
+        total = self.criterion.weighted_sum(losses)
+        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=batch.batch_size)
+        self.log("train/loss", total.detach(), prog_bar=True, batch_size=batch.batch_size)
+        for group in self.trainer.optimizers[0].param_groups if self._trainer is not None else ():
+            self.log(f"lr/{group.get('name', 'group')}", group["lr"], batch_size=batch.batch_size)
+        return total
+
+    def on_validation_epoch_start(self) -> None:
+        self.evaluator.reset()
+
+    def validation_step(self, batch: SceneBatch, batch_idx: int) -> None:
+        self.evaluator.update(self.model, batch)
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = self.evaluator.compute()
+        self.log_dict({f"val/{k}": float(v) for k, v in metrics.items()}, sync_dist=False)
+
+    def configure_optimizers(self):
+        optimizer, scheduler = build_optimizer(self.model, self.cfg.optim, self.cfg.trainer.max_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

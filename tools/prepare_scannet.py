@@ -1,0 +1,64 @@
+"""Prepare ScanNet v2 / ScanNet200 raw scans into the prepared-scene format (docs/DESIGN.md).
+
+python tools/prepare_scannet.py --raw RAW --out OUT --benchmark scannet|scannet200 [--frame-skip 20]
+    [--scenes scene0000_00 ...] [--split-file list.txt] [--split NAME] [--size 640x480]
+    [--label-map scannetv2-labels.combined.tsv] [--frame-source auto|sens|export] [--overwrite] [--skip-bad]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 640x480, got {text!r}") from None
+    if w < 8 or h < 8:
+        raise argparse.ArgumentTypeError(f"size {text} is too small")
+    return w, h
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--raw", required=True, help="folder holding scans/<scene>/ (and the label tsv)")
+    p.add_argument("--out", required=True, help="prepared-data root")
+    p.add_argument("--benchmark", required=True, choices=["scannet", "scannet200"])
+    p.add_argument("--frame-skip", type=int, default=20, help="keep frames whose index is a multiple of this")
+    p.add_argument("--scenes", nargs="+", default=None, help="scene ids (default: every folder in RAW/scans)")
+    p.add_argument("--split-file", default=None, help="text file of scene ids to prepare")
+    p.add_argument("--split", default=None, help="split name for scenes outside the official v2 lists")
+    p.add_argument("--size", type=parse_size, default=(640, 480), help="working size WxH (default 640x480)")
+    p.add_argument("--label-map", default=None, help="scannetv2-labels.combined.tsv (default: search RAW, parent)")
+    p.add_argument("--frame-source", choices=["auto", "sens", "export"], default="auto")
+    p.add_argument("--overwrite", action="store_true", help="re-prepare scenes that are already prepared")
+    p.add_argument("--skip-bad", action="store_true", help="log and count bad scenes instead of stopping")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    from segvggt.data.errors import DataError
+    from segvggt.data.scannet import ScanNetPrepConfig, prepare_scannet
+
+    cfg = ScanNetPrepConfig(benchmark=args.benchmark, frame_skip=args.frame_skip, size=args.size,
+                            frame_source=args.frame_source)  # fmt: skip
+    try:
+        s = prepare_scannet(
+            args.raw, args.out, cfg, scenes=args.scenes, split_file=args.split_file, split=args.split,
+            label_map=args.label_map, overwrite=args.overwrite, skip_bad=args.skip_bad,
+        )  # fmt: skip
+    except (DataError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(
+        f"prepared {len(s['prepared'])}, already prepared {len(s['resumed'])}, skipped bad {len(s['skipped_bad'])}, "
+        f"frames with non-finite pose skipped {s['frames_skipped_nonfinite_pose']}; splits: "
+        + ", ".join(f"{k}={len(v)}" for k, v in s["splits"].items())
+    )
+    return 1 if s["skipped_bad"] and not (s["prepared"] or s["resumed"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
