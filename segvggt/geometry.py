@@ -87,3 +87,51 @@ def scale_intrinsics(intrinsics: Tensor, sx: float, sy: float) -> Tensor:
     K[..., 0, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5
     K[..., 1, 2] = (K[..., 1, 2] + 0.5) * sy - 0.5
     return K
+
+
+def point_visibility(
+    points: Tensor,
+    cam_from_world: Tensor,
+    intrinsics: Tensor,
+    depth: Tensor,
+    depth_tolerance: float = 0.2,
+    relative_tolerance: float = 0.0,
+    frames_chunk: int = 8,
+) -> tuple[Tensor, Tensor]:
+    """Which points each view sees, and at which pixel.
+
+    Args:
+        points: [M, 3] world points.
+        cam_from_world: [S, 3, 4]; intrinsics: [S, 3, 3] in pixels of `depth`.
+        depth: [S, H, W] metres, 0 = invalid.
+    Returns:
+        visible: [S, M] bool.
+        pixel_index: [S, M] int64 flat pixel row * W + col at depth resolution, -1 where not visible.
+    """
+    if points.ndim != 2 or points.shape[-1] != 3:
+        raise ValueError(f"point_visibility: points must be [M, 3], got {tuple(points.shape)}")
+    S, H, W = depth.shape
+    if cam_from_world.shape != (S, 3, 4) or intrinsics.shape != (S, 3, 3):
+        raise ValueError(
+            f"point_visibility: {S} depth maps need cam_from_world [S, 3, 4] and intrinsics [S, 3, 3], got "
+            f"{tuple(cam_from_world.shape)} and {tuple(intrinsics.shape)}"
+        )
+    dtype = points.dtype if points.is_floating_point() else torch.float32
+    points = points.to(dtype)
+    M = points.shape[0]
+    visible = torch.zeros(S, M, dtype=torch.bool, device=points.device)
+    pixel_index = torch.full((S, M), -1, dtype=torch.long, device=points.device)
+    flat_depth = depth.reshape(S, H * W).to(dtype)
+    for start in range(0, S, max(1, frames_chunk)):
+        sl = slice(start, start + frames_chunk)
+        # uv [c, M, 2], z [c, M]
+        uv, z = project_to_pixels(points, cam_from_world[sl].to(dtype), intrinsics[sl].to(dtype))
+        col, row = torch.floor(uv[..., 0] + 0.5), torch.floor(uv[..., 1] + 0.5)  # NaN behind the camera
+        inside = (z > 0) & (col >= 0) & (col < W) & (row >= 0) & (row < H)
+        flat = torch.where(inside, row * W + col, torch.zeros_like(col)).long()
+        d = flat_depth[sl].gather(1, flat)
+        tolerance = torch.clamp_min(relative_tolerance * z, depth_tolerance)
+        vis = inside & (d > 0) & ((d - z).abs() <= tolerance)
+        visible[sl] = vis
+        pixel_index[sl] = torch.where(vis, flat, torch.full_like(flat, -1))
+    return visible, pixel_index

@@ -99,11 +99,11 @@ class DynamicBatchSampler:
             if len(chunk) < B and self.drop_last:
                 break
             b = len(batches)
-            batches.append([
-                SampleKey(s, S, H, W, seed=int(np.random.SeedSequence([seed, epoch, rank, b, j]).generate_state(1)[0]),
-                          train=self.train)
-                for j, s in enumerate(chunk)
-            ])  # fmt: skip
+            keys = []
+            for j, s in enumerate(chunk):
+                sample_seed = int(np.random.SeedSequence([seed, epoch, rank, b, j]).generate_state(1)[0])
+                keys.append(SampleKey(s, S, H, W, seed=sample_seed, train=self.train))
+            batches.append(keys)
         return batches
 
     def __iter__(self) -> Iterator[list[SampleKey]]:

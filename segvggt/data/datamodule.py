@@ -60,7 +60,9 @@ class SceneDataModule(L.LightningDataModule):
         if self.cfg.benchmark == "synthetic":
             ensure_synthetic(self.cfg)  # also here: prepare_data is skipped when a DataModule is used alone
         elif not Path(self.cfg.root).is_dir():
-            raise DataError(f"data root {self.cfg.root} does not exist; run the preparation tool for {self.cfg.benchmark}")
+            raise DataError(
+                f"data root {self.cfg.root} does not exist; run the preparation tool for {self.cfg.benchmark}"
+            )
         if stage in (None, "fit"):
             self.train_set = SceneDataset(self.cfg, self.cfg.train_split, train=True)
         if stage in (None, "fit", "validate"):

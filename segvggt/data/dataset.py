@@ -97,7 +97,8 @@ class SceneDataset(Dataset):
                 return self._sample(SampleKey(index, key.frames, key.height, key.width, key.seed, key.train))
             except DataError as err:
                 self.skipped[self.scene_ids[index]] += 1
-                log.warning("skipping bad scene %s (%d skips so far): %s", self.scene_ids[index], sum(self.skipped.values()), err)
+                total = sum(self.skipped.values())
+                log.warning("skipping bad scene %s (%d skips so far): %s", self.scene_ids[index], total, err)
         raise DataError(f"every scene of {self.root} failed to load; see the warnings above")
 
     def scene(self, index: int) -> PreparedScene:
@@ -141,7 +142,9 @@ class SceneDataset(Dataset):
             candidates = np.arange(max(0, reference - reach), min(T, reference + reach + 1))
             ref = scene.frames[reference]
             overlaps = np.array([
-                frustum_overlap(self._instance_points(index, scene, int(c)), ref.cam_from_world, ref.intrinsics, scene.image_size)
+                frustum_overlap(
+                    self._instance_points(index, scene, int(c)), ref.cam_from_world, ref.intrinsics, scene.image_size
+                )
                 for c in candidates
             ])  # fmt: skip
             return select_fov_frames(reference, overlaps, candidates, S, self.cfg.fov_threshold, rng)
@@ -153,7 +156,8 @@ class SceneDataset(Dataset):
         if cache_key not in self._fov_points:
             rec = scene.frames[frame]
             depth = torch.from_numpy(scene.depth(frame))
-            ids, _ = keep_instance_classes(torch.from_numpy(scene.instance(frame)), scene.instance_labels, self.classes)
+            raw_ids = torch.from_numpy(scene.instance(frame))
+            ids, _ = keep_instance_classes(raw_ids, scene.instance_labels, self.classes)
             E, K = torch.from_numpy(rec.cam_from_world).float(), torch.from_numpy(rec.intrinsics).float()
             world = depth_to_world_points(depth, E, K)
             valid = (ids > 0) & (depth > 0)
@@ -175,7 +179,8 @@ class SceneDataset(Dataset):
             if c.shape[:2] != hw or d.shape != hw or i.shape != hw:
                 raise DataError(
                     f"scene {scene.scene_id} frame {scene.frames[f].name}: colour {c.shape[:2]}, depth {d.shape} and "
-                    f"instance {i.shape} sizes differ from {hw} in {scene.path / SCENE_FILE}; re-run the preparation tool"
+                    f"instance {i.shape} sizes differ from {hw} in {scene.path / SCENE_FILE}; "
+                    "re-run the preparation tool"
                 )
             colors.append(c)
             depths.append(d)

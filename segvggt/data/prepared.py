@@ -226,6 +226,7 @@ def write_scene(
             "stats": stats or {},
         }  # fmt: skip
         (tmp / SCENE_FILE).write_text(json.dumps(meta, indent=1))
+        tmp.chmod(0o755)  # mkdtemp makes it private; prepared data is meant to be shared
         final = root / scene_id
         if final.exists():
             shutil.rmtree(final)

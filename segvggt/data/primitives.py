@@ -180,7 +180,8 @@ def part_mesh(part: Part, yaw: float, position: tuple[float, float]):
         mesh = o3d.geometry.TriangleMesh.create_box(sx, sy, sz)
         mesh.translate((-sx / 2, -sy / 2, -sz / 2))
     elif part.kind == "cylinder":
-        mesh = o3d.geometry.TriangleMesh.create_cylinder(radius=part.size[0], height=part.size[1], resolution=16, split=1)
+        radius, height = part.size
+        mesh = o3d.geometry.TriangleMesh.create_cylinder(radius=radius, height=height, resolution=16, split=1)
     elif part.kind == "sphere":
         mesh = o3d.geometry.TriangleMesh.create_sphere(radius=part.size[0], resolution=10)
     else:
@@ -204,7 +205,12 @@ def slab_mesh(lo: tuple[float, float, float], hi: tuple[float, float, float]):
 
 
 def sample_surface(
-    mesh, density: float, rng: np.random.Generator, *, inward_to: np.ndarray | None = None, drop_floor_faces: bool = False
+    mesh,
+    density: float,
+    rng: np.random.Generator,
+    *,
+    inward_to: np.ndarray | None = None,
+    drop_floor_faces: bool = False,
 ) -> np.ndarray:
     """Points [M, 3] drawn uniformly on `mesh`'s surface, about `density` per square metre.
 

@@ -27,7 +27,8 @@ from segvggt.data.render import CHECKER, PLAIN, STRIPES, Appearance, Lighting, b
 
 log = logging.getLogger(__name__)
 
-VERSION = "1"
+VERSION = "2"
+OBSERVED_TOLERANCE = 0.05  # metres; tighter than the evaluation's visibility test
 WALL, FLOOR = prim.LABEL["wall"], prim.LABEL["floor"]
 SPLIT_CODES = {"train": 0, "val": 1}
 
@@ -167,14 +168,18 @@ def make_room(rng: np.random.Generator, spec: SyntheticSpec) -> tuple[Room, np.n
 
     wall_rgb = _hsv(rng.uniform(0.05, 0.15), rng.uniform(0.05, 0.25), rng.uniform(0.75, 0.92))
     floor_rgb = _hsv(rng.uniform(0.05, 0.12), rng.uniform(0.3, 0.6), rng.uniform(0.35, 0.6))
-    floor_kind, floor_period = (CHECKER, rng.uniform(0.3, 0.6)) if rng.random() < 0.5 else (STRIPES, rng.uniform(0.1, 0.2))
-    add(prim.slab_mesh((0, 0, -t), (Lx, Ly, 0)), FLOOR, 0, floor_rgb, floor_kind, floor_period, 0.2, np.array([1.0, 0, 0]))
-    add(prim.slab_mesh((0, 0, Lz), (Lx, Ly, Lz + t)), WALL, 0, np.full(3, 0.92), PLAIN, 1.0, 0.0, np.array([1.0, 0, 0]))
+    x_axis, z_axis = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
+    if rng.random() < 0.5:
+        floor_kind, floor_period = CHECKER, rng.uniform(0.3, 0.6)  # tiles
+    else:
+        floor_kind, floor_period = STRIPES, rng.uniform(0.1, 0.2)  # planks
+    add(prim.slab_mesh((0, 0, -t), (Lx, Ly, 0)), FLOOR, 0, floor_rgb, floor_kind, floor_period, 0.2, x_axis)
+    add(prim.slab_mesh((0, 0, Lz), (Lx, Ly, Lz + t)), WALL, 0, np.full(3, 0.92), PLAIN, 1.0, 0.0, x_axis)
     walls = [((-t, -t, -t), (0, Ly + t, Lz + t)), ((Lx, -t, -t), (Lx + t, Ly + t, Lz + t)),
              ((-t, -t, -t), (Lx + t, 0, Lz + t)), ((-t, Ly, -t), (Lx + t, Ly + t, Lz + t))]  # fmt: skip
     for lo, hi in walls:
         tint = wall_rgb * rng.uniform(0.92, 1.05)
-        add(prim.slab_mesh(lo, hi), WALL, 0, tint, STRIPES, rng.uniform(0.3, 0.8), 0.06, np.array([0, 0, 1.0]))
+        add(prim.slab_mesh(lo, hi), WALL, 0, tint, STRIPES, rng.uniform(0.3, 0.8), 0.06, z_axis)
 
     eyes = camera_eyes(rng, size, spec.frames)
     count = int(rng.integers(spec.min_objects, spec.max_objects + 1))
@@ -185,11 +190,13 @@ def make_room(rng: np.random.Generator, spec: SyntheticSpec) -> tuple[Room, np.n
         kind = int(rng.choice([PLAIN, STRIPES, CHECKER], p=[0.3, 0.35, 0.35]))
         per, amp, ax = rng.uniform(0.05, 0.2), rng.uniform(0.15, 0.35), _random_axis(rng)
         for part in furniture.parts:
-            add(prim.part_mesh(part, yaw, pos), furniture.label_id, instance, base * part.tone, kind, per, amp, ax)
+            mesh = prim.part_mesh(part, yaw, pos)
+            add(mesh, furniture.label_id, instance, base * part.tone, kind, per, amp, ax)
 
     room.look = Appearance(
         albedo=np.stack(albedo), pattern=np.asarray(pattern, dtype=np.int64), period=np.asarray(period),
-        amplitude=np.asarray(amplitude), axis=np.stack(axis), instance=np.asarray(room.part_instance, dtype=np.int64),
+        amplitude=np.asarray(amplitude), axis=np.stack(axis),
+        instance=np.asarray(room.part_instance, dtype=np.int64),
     )  # fmt: skip
     azimuth = rng.uniform(0, 2 * np.pi)
     light = np.array([0.6 * np.cos(azimuth), 0.6 * np.sin(azimuth), 1.0])
@@ -197,7 +204,8 @@ def make_room(rng: np.random.Generator, spec: SyntheticSpec) -> tuple[Room, np.n
     hfov = np.deg2rad(rng.uniform(60.0, 75.0))
     focal = (spec.width / 2) / np.tan(hfov / 2)
     K = np.array([[focal, 0, (spec.width - 1) / 2], [0, focal, (spec.height - 1) / 2], [0, 0, 1.0]])
-    room.cam_from_world = camera_poses(rng, size, eyes, np.array([pos for _, _, pos in layout]).reshape(-1, 2))
+    centres = np.array([pos for _, _, pos in layout]).reshape(-1, 2)
+    room.cam_from_world = camera_poses(rng, size, eyes, centres)
     room.intrinsics = np.repeat(K[None], spec.frames, axis=0)
     return room, eyes
 
@@ -242,6 +250,24 @@ def _is_cached(root: Path, scene_id: str, source: str) -> bool:
         return False
 
 
+def observed(points: np.ndarray, cam_from_world: np.ndarray, intrinsics: np.ndarray, depths: list[np.ndarray]) -> np.ndarray:
+    """[M] bool: points that at least one rendered view sees (depth agrees within OBSERVED_TOLERANCE).
+
+    A real scan (ScanNet's mesh) only holds surfaces the sensor saw; keeping unseen undersides
+    and backs would put points into the benchmark that no multi-view method could ever label.
+    """
+    import torch
+
+    from segvggt.geometry import point_visibility
+
+    visible, _ = point_visibility(
+        torch.from_numpy(np.asarray(points, dtype=np.float64)), torch.from_numpy(np.asarray(cam_from_world)),
+        torch.from_numpy(np.asarray(intrinsics)), torch.from_numpy(np.stack(depths).astype(np.float64)),
+        depth_tolerance=OBSERVED_TOLERANCE,
+    )  # fmt: skip
+    return visible.any(0).numpy()
+
+
 def generate_scene(root: str | Path, split: str, index: int, seed: int, spec: SyntheticSpec) -> tuple[str, bool]:
     """Render and write scene `index` of `split` unless an identical one is on disk.
 
@@ -255,11 +281,14 @@ def generate_scene(root: str | Path, split: str, index: int, seed: int, spec: Sy
     scene = build_scene(room.meshes)
     colors, depths, instances = [], [], []
     for f in range(spec.frames):
-        c, d, i = render_view(scene, room.look, room.light, room.cam_from_world[f], room.intrinsics[f], (spec.height, spec.width))
+        E, K = room.cam_from_world[f], room.intrinsics[f]
+        c, d, i = render_view(scene, room.look, room.light, E, K, (spec.height, spec.width))
         colors.append(c)
         depths.append(d)
         instances.append(i)
     points, superpoints, point_gt = scene_points(rng, room, spec)
+    seen = observed(points, room.cam_from_world, room.intrinsics, depths)
+    points, superpoints, point_gt = points[seen], superpoints[seen], point_gt[seen]
     labels = {int(i): int(l) for i, l in zip(room.part_instance, room.part_label) if i > 0}
     write_scene(
         root, scene_id, benchmark="synthetic", source=source,

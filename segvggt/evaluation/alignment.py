@@ -48,7 +48,9 @@ def umeyama_sim3(source: Tensor, target: Tensor, with_scale: bool = True) -> Sim
         dtype of `source`.
     """
     if source.shape != target.shape or source.ndim != 2 or source.shape[-1] != 3:
-        raise ValueError(f"umeyama_sim3 needs two [M, 3] point sets, got {tuple(source.shape)}, {tuple(target.shape)}")
+        raise ValueError(
+            f"umeyama_sim3 needs two [M, 3] point sets, got {tuple(source.shape)}, {tuple(target.shape)}"
+        )
     if source.shape[0] < 2:
         raise ValueError("umeyama_sim3 needs at least 2 point pairs")
     x, y = source.double(), target.double()
@@ -61,7 +63,9 @@ def umeyama_sim3(source: Tensor, target: Tensor, with_scale: bool = True) -> Sim
         sign[-1] = -1.0
     R = U @ torch.diag(sign) @ Vt
     var_x = (xc**2).sum() / x.shape[0]
-    scale = (D * sign).sum() / var_x if with_scale and var_x > 0 else torch.ones((), dtype=x.dtype, device=x.device)
+    scale = torch.ones((), dtype=x.dtype, device=x.device)
+    if with_scale and var_x > 0:
+        scale = (D * sign).sum() / var_x
     t = my - scale * R @ mx
     dt = source.dtype
     return Sim3(scale.to(dt), R.to(dt), t.to(dt))
@@ -143,10 +147,11 @@ def align_predicted_cameras(
             scale = spread_true / spread_pred
         elif gt_depth is not None:
             ok = (gt_depth > 0) & (pred_depth > 0)
-            scale = (gt_depth[ok].double() / pred_depth[ok].double()).median() if ok.any() else torch.ones((), dtype=torch.float64)
+            scale = (gt_depth[ok].double() / pred_depth[ok].double()).median() if ok.any() else torch.ones(())
         else:
-            scale = torch.ones((), dtype=torch.float64)
+            scale = torch.ones(())
         logger.debug("degenerate camera centres (S=%d); aligning by rotation averaging", S)
-        sim3 = _rotation_average_sim3(pred_cam_from_world, gt_cam_from_world, scale.to(pred_cam_from_world.device))
+        scale = scale.to(pred_cam_from_world.device)
+        sim3 = _rotation_average_sim3(pred_cam_from_world, gt_cam_from_world, scale)
     aligned = transform_cameras(pred_cam_from_world, sim3)
     return aligned, pred_depth * sim3.scale.to(pred_depth.dtype), sim3

@@ -42,7 +42,9 @@ def depth_metrics(pred_depth: Tensor, gt_depth: Tensor, valid: Tensor | None = N
         {"abs_rel", "delta1", "scale", "num_pixels"}; NaN metrics when no pixel is valid.
     """
     if pred_depth.shape != gt_depth.shape:
-        raise ValueError(f"depth_metrics: prediction {tuple(pred_depth.shape)} and GT {tuple(gt_depth.shape)} differ")
+        raise ValueError(
+            f"depth_metrics: prediction {tuple(pred_depth.shape)} and GT {tuple(gt_depth.shape)} differ"
+        )
     pred, gt = pred_depth.double(), gt_depth.double()
     ok = (gt > 0) & torch.isfinite(gt) & (pred > 0) & torch.isfinite(pred)
     if valid is not None:
@@ -59,7 +61,7 @@ def depth_metrics(pred_depth: Tensor, gt_depth: Tensor, valid: Tensor | None = N
 
 
 def _to_4x4(cam_from_world: Tensor) -> Tensor:
-    bottom = torch.zeros(*cam_from_world.shape[:-2], 1, 4, dtype=cam_from_world.dtype, device=cam_from_world.device)
+    bottom = torch.zeros_like(cam_from_world[..., :1, :])
     bottom[..., 0, 3] = 1.0
     return torch.cat([cam_from_world, bottom], dim=-2)
 
@@ -116,7 +118,9 @@ def pose_auc(rotation_error: Tensor, translation_error: Tensor, max_threshold: i
     return float(below.mean())
 
 
-def pose_metrics(pred_cam_from_world: Tensor, gt_cam_from_world: Tensor, thresholds: tuple[int, ...] = (30,)) -> dict[str, float]:
+def pose_metrics(
+    pred_cam_from_world: Tensor, gt_cam_from_world: Tensor, thresholds: tuple[int, ...] = (30,)
+) -> dict[str, float]:
     """{"auc@T": ..., "rra@T": ..., "rta@T": ...} of one sequence ([S, 3, 4] extrinsics each);
     RRA/RTA = fraction of pairs with rotation / translation error below T degrees."""
     rot, trans = relative_pose_errors(pred_cam_from_world, gt_cam_from_world)

@@ -192,44 +192,59 @@ def _as_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _nonzero_bool(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, col) of the True entries of a C-contiguous bool [I, M] array, row-major.
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.int64)
 
-    np.nonzero costs ~0.5 ns per element; packing to bits first is SIMD-fast, and only the
-    non-zero 64-bit words (a few percent for object masks) are unpacked again.
+
+def _dense_counts(masks: np.ndarray, vertex_col: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, count): in-mask vertices of a C-contiguous bool [I, M] array, aggregated per
+    (mask row, `vertex_col` value) for runs of 64 vertices; entries may repeat (sum them).
+
+    Touching every element with np.nonzero costs ~0.5 ns each; packing to 64-bit words is
+    SIMD-fast. Of the non-zero words, those whose 64 vertices share one column (most of them when
+    objects are runs of vertex ids) are counted with a popcount; the rest are unpacked bit by bit.
     """
-    num_rows, num_cols = masks.shape
-    words = -(-num_cols // 64)
-    packed = np.zeros((num_rows, words * 8), np.uint8)
-    packed[:, : -(-num_cols // 8)] = np.packbits(masks, axis=1)
-    flat = packed.view(np.uint64).reshape(-1)
-    nz_words = np.flatnonzero(flat != 0)
-    bits = np.unpackbits(flat[nz_words].view(np.uint8))  # big-endian bits = vertex order
-    hit = np.flatnonzero(bits.view(bool))
-    word = nz_words[hit >> 6]
-    row = word // words
-    return row, (word - row * words) * 64 + (hit & 63)
+    num_cols = masks.shape[1]
+    empty = np.zeros(0, np.int64)
+    if masks.size == 0:
+        return empty, empty, empty
+    packed = np.packbits(masks.reshape(-1))  # big-endian bits: bit order = element order
+    if len(packed) % 8:
+        packed = np.concatenate([packed, np.zeros(8 - len(packed) % 8, np.uint8)])
+    words = packed.view(np.uint64)
+    nz = np.flatnonzero(words != 0)
+    row = nz * 64 // num_cols
+    start = nz * 64 - row * num_cols
+    change = np.flatnonzero(vertex_col[1:] != vertex_col[:-1]) + 1
+    run_end = np.concatenate([change, [num_cols]])
+    next_change = np.repeat(run_end, np.diff(run_end, prepend=0))  # first vertex of the next run
+    uniform = next_change[start] >= start + 64
+    count_u = _POPCOUNT[words[nz[uniform]].view(np.uint8)].reshape(-1, 8).sum(axis=1)
+    rest = nz[~uniform]
+    hit = np.flatnonzero(np.unpackbits(words[rest].view(np.uint8)).view(bool))
+    flat = rest[hit >> 6] * 64 + (hit & 63)
+    row_b = flat // num_cols
+    return (
+        np.concatenate([row[uniform], row_b]),
+        np.concatenate([vertex_col[start[uniform]], vertex_col[flat - row_b * num_cols]]),
+        np.concatenate([count_u, np.ones(len(flat), np.int64)]),
+    )
 
 
-def mask_entries(masks: Any, num_points: int, name: str = "scene") -> tuple[np.ndarray, np.ndarray, int]:
-    """(row, col, I) of the in-mask entries of `masks` [I, M] (dense array, torch or scipy.sparse)."""
+def _mask_matrix(masks: Any, num_points: int, name: str) -> Any:
+    """`masks` [I, M] as a scipy CSR matrix (if given sparse) or a C-contiguous bool array."""
     if hasattr(masks, "tocsr"):  # scipy.sparse
         csr = masks.tocsr(copy=True)
         csr.sum_duplicates()
         csr.eliminate_zeros()
         if csr.shape[1] != num_points:
             raise ValueError(f"{name}: masks have {csr.shape[1]} points, GT has {num_points}")
-        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
-        return rows, csr.indices.astype(np.int64), csr.shape[0]
+        return csr
     arr = _as_numpy(masks)
     if arr.size == 0 and arr.ndim <= 1:
         arr = arr.reshape(0, num_points)
     if arr.ndim != 2 or arr.shape[1] != num_points:
         raise ValueError(f"{name}: masks must be [I, {num_points}] (one column per GT point), got {arr.shape}")
-    if arr.dtype != bool:
-        arr = arr != 0
-    rows, cols = _nonzero_bool(np.ascontiguousarray(arr))
-    return rows, cols, arr.shape[0]
+    return np.ascontiguousarray(arr if arr.dtype == bool else arr != 0)
 
 
 def _class_lookup(class_ids: Sequence[int], class_agnostic: bool):
@@ -246,6 +261,41 @@ def _class_lookup(class_ids: Sequence[int], class_agnostic: bool):
     return lookup
 
 
+def _vertex_columns(
+    gt_ids: np.ndarray, lookup: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """GT instances of one scene and the count column of every vertex.
+
+    Returns gt_id, gt_size, gt_class [G] (ascending id) and vertex_col [M]: the vertex's GT
+    instance, G for void (label not evaluated), G + 1 for an evaluated label with id 0 (counted
+    nowhere, as in the official code). Counts ids instead of sorting them when their range is
+    small (always for label*1000+inst ids): sorting 50k ids costs more than the rest of a scene.
+    """
+    if len(gt_ids) == 0:
+        e = np.zeros(0, np.int64)
+        return e, e, e, e
+    lo, hi = int(gt_ids.min()), int(gt_ids.max())
+    if hi - lo > 4 * len(gt_ids) + 4_000_000:
+        uniq, inverse, counts = np.unique(gt_ids, return_inverse=True, return_counts=True)
+        offset, index = None, inverse.reshape(-1)
+    else:
+        offset = gt_ids - lo if lo else gt_ids
+        counts = np.bincount(offset)
+        present = np.flatnonzero(counts)
+        uniq, counts = present + lo, counts[present]
+    class_u = lookup(uniq // 1000)
+    is_gt = (class_u >= 0) & (uniq != 0)
+    num_gt = int(is_gt.sum())
+    col_u = np.where(is_gt, np.cumsum(is_gt) - 1, np.where(class_u < 0, num_gt, num_gt + 1))
+    if offset is not None:
+        table = np.empty(hi - lo + 1, np.int64)
+        table[present] = col_u
+        vertex_col = table[offset]
+    else:
+        vertex_col = col_u[index]
+    return uniq[is_gt], counts[is_gt].astype(np.int64), class_u[is_gt], vertex_col
+
+
 def scene_overlaps(
     scene: SceneEval,
     class_ids: Sequence[int],
@@ -255,8 +305,9 @@ def scene_overlaps(
 ) -> SceneOverlaps:
     """Counts of one scene in one pass over its masks; see the module docstring for the rules."""
     name = scene.scene_id or "scene"
-    gt_ids = _as_numpy(scene.gt_ids).astype(np.int64).reshape(-1)
-    rows, cols, num_pred = mask_entries(scene.masks, len(gt_ids), name)
+    gt_ids = _as_numpy(scene.gt_ids).astype(np.int64, copy=False).reshape(-1)
+    masks = _mask_matrix(scene.masks, len(gt_ids), name)
+    num_pred = masks.shape[0]
     labels = _as_numpy(scene.labels).reshape(-1).astype(np.int64)
     scores = _as_numpy(scene.scores).reshape(-1).astype(np.float64)
     if len(labels) != num_pred or len(scores) != num_pred:
@@ -269,22 +320,20 @@ def scene_overlaps(
             raise ValueError(f"{name}: excluded vertex index outside [0, {len(gt_ids)})")
         keep = np.ones(len(gt_ids), bool)
         keep[excluded] = False
-        sel = keep[cols]
-        rows, cols = rows[sel], (np.cumsum(keep) - 1)[cols[sel]]
+        masks = masks[:, np.flatnonzero(keep)]
+        masks = masks if hasattr(masks, "tocsr") else np.ascontiguousarray(masks)
         gt_ids = gt_ids[keep]
 
     lookup = _class_lookup(class_ids, class_agnostic)
-    vertex_class = lookup(gt_ids // 1000)
-    is_inst = (vertex_class >= 0) & (gt_ids != 0)
-    gt_id, inverse, gt_size = np.unique(gt_ids[is_inst], return_inverse=True, return_counts=True)
+    gt_id, gt_size, gt_class, vertex_col = _vertex_columns(gt_ids, lookup)
     num_gt = len(gt_id)
-    gt_class = lookup(gt_id // 1000)
-    # column per vertex: its GT instance, then `void`, then "evaluated label but id 0" (counts nowhere)
-    vertex_col = np.full(len(gt_ids), num_gt + 1, np.int64)
-    vertex_col[vertex_class < 0] = num_gt
-    vertex_col[is_inst] = inverse.reshape(-1)
+    if hasattr(masks, "tocsr"):
+        rows = np.repeat(np.arange(num_pred), np.diff(masks.indptr))
+        cols, weights = vertex_col[masks.indices], np.ones(len(rows), np.int64)
+    else:
+        rows, cols, weights = _dense_counts(masks, vertex_col)
 
-    size_all = np.bincount(rows, minlength=num_pred)
+    size_all = np.bincount(rows, weights=weights, minlength=num_pred).astype(np.int64)
     class_all = lookup(labels)
     keep_pred = (class_all >= 0) & (size_all >= min_region_size)
     num_kept = int(keep_pred.sum())
@@ -292,14 +341,14 @@ def scene_overlaps(
     r = new_row[rows]
     sel = r >= 0
     width = num_gt + 2
-    counts = np.bincount(r[sel] * width + vertex_col[cols[sel]], minlength=num_kept * width)
-    counts = counts.reshape(num_kept, width)
+    counts = np.bincount(r[sel] * width + cols[sel], weights=weights[sel], minlength=num_kept * width)
+    counts = counts.astype(np.int64).reshape(num_kept, width)
     pred_class = class_all[keep_pred]
     inter = counts[:, :num_gt] * (pred_class[:, None] == gt_class[None, :])
     weight = (gt_id < 1000).astype(np.int64) + (gt_size < min_region_size)
     pair_gt, pair_pred = np.nonzero(inter.T)
     return SceneOverlaps(
-        gt_id, gt_class, gt_size.astype(np.int64), pred_class, size_all[keep_pred].astype(np.int64),
+        gt_id, gt_class, gt_size, pred_class, size_all[keep_pred].astype(np.int64),
         scores[keep_pred], counts[:, num_gt] + inter @ weight, pair_gt, pair_pred,
         inter[pair_pred, pair_gt], num_classes=1 if class_agnostic else len(class_ids),
         min_region_size=min_region_size,
@@ -388,24 +437,55 @@ def curve_average_precision(score: np.ndarray, is_tp: np.ndarray, hard_fn: int) 
 
 
 def average_precision_table(matches: SceneMatches) -> np.ndarray:
-    """[K, T] AP per class and threshold from pooled matches (NaN where no GT)."""
+    """[K, T] AP per class and threshold from pooled matches (NaN where no GT).
+
+    Every (threshold, class) curve of `curve_average_precision` at once: one sort by (curve,
+    score), then the same precision/recall values and step widths per curve; only the final sum
+    runs sequentially instead of BLAS's dot (differences of order 1e-16).
+    """
     num_t, num_k = matches.hard_fn.shape
     table = np.full((num_k, num_t), np.nan)
     table[matches.has_gt & ~matches.has_pred] = 0.0
-    key = matches.threshold * num_k + matches.cls
-    order = np.argsort(key, kind="stable")
-    bounds = np.searchsorted(key[order], np.arange(num_t * num_k + 1))
-    for k in np.flatnonzero(matches.has_gt & matches.has_pred).tolist():
-        for ti in range(num_t):
-            rows = order[bounds[ti * num_k + k] : bounds[ti * num_k + k + 1]]
-            table[k, ti] = curve_average_precision(
-                matches.score[rows], matches.is_tp[rows], int(matches.hard_fn[ti, k])
-            )
+    valid = matches.has_gt & matches.has_pred
+    curves = (np.arange(num_t)[:, None] * num_k + np.flatnonzero(valid)[None, :]).reshape(-1)
+    if not len(curves):
+        return table
+    sel = valid[matches.cls]
+    key, score = (matches.threshold * num_k + matches.cls)[sel], matches.score[sel]
+    order = np.lexsort((score, key))
+    key, score, y_true = key[order], score[order], matches.is_tp[sel][order].astype(np.float64)
+    start = np.searchsorted(key, curves, "left")
+    end = np.searchsorted(key, curves, "right")
+    cumsum = np.concatenate([[0.0], np.cumsum(y_true)])  # cumsum[i] = TP among the first i
+    # distinct scores of each curve, ascending: the official points before the artificial one
+    is_first = np.ones(len(key), bool)
+    is_first[1:] = (key[1:] != key[:-1]) | (score[1:] != score[:-1])
+    first = np.flatnonzero(is_first)
+    curve = np.searchsorted(curves, key[first])
+    before = cumsum[first] - cumsum[start[curve]]  # TP strictly below the score
+    tp = (cumsum[end] - cumsum[start])[curve] - before
+    fp = (end[curve] - first) - tp
+    fn = before + matches.hard_fn.reshape(-1)[curves[curve]]
+    # points per curve: its distinct scores, then (recall 0, precision 1)
+    num_points = np.bincount(curve, minlength=len(curves)) + 1
+    offset = np.concatenate([[0], np.cumsum(num_points)])
+    rank = np.arange(len(first)) - np.concatenate([[0], np.cumsum(num_points - 1)])[curve]
+    precision, recall = np.ones(offset[-1]), np.zeros(offset[-1])
+    precision[offset[curve] + rank] = tp / (tp + fp)
+    recall[offset[curve] + rank] = tp / (tp + fn)
+    prev_r = np.concatenate([recall[:1], recall[:-1]])
+    prev_r[offset[:-1]] = recall[offset[:-1]]  # padding repeats the first recall
+    next_r = np.concatenate([recall[1:], [0.0]])
+    next_r[offset[1:] - 1] = 0.0  # and ends with 0
+    steps = 0.5 * prev_r - 0.5 * next_r  # = convolve(padded, [-.5, 0, .5], "valid")
+    curve_of_point = np.repeat(np.arange(len(curves)), num_points)
+    ap = np.bincount(curve_of_point, weights=precision * steps, minlength=len(curves))
+    table[curves % num_k, curves // num_k] = ap
     return table
 
 
 def evaluation_classes(
-    classes: Any, class_agnostic: bool = False
+    classes: Any,
 ) -> tuple[tuple[int, ...], tuple[str, ...], tuple[tuple[str, tuple[int, ...]], ...]]:
     """(class ids, names, subsets) from a BenchmarkClasses or a sequence of label ids."""
     if hasattr(classes, "instance_ids"):
@@ -431,7 +511,7 @@ def evaluate_instances(
     classes: `segvggt.data.classes.BenchmarkClasses` (uses instance_ids/names/subsets) or a
              sequence of evaluated label ids.
     """
-    ids, names, subsets = evaluation_classes(classes, class_agnostic)
+    ids, names, subsets = evaluation_classes(classes)
     parts = [
         match_scene(scene_overlaps(s, ids, class_agnostic=class_agnostic, min_region_size=min_region_size))
         for s in scenes

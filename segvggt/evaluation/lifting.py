@@ -18,7 +18,7 @@ Recipe (docs: /work/shared/benchmarks/PROTOCOL.md (f), OpenMask3D's visibility t
 5. Scores: class probability x mean mask probability over the pixels where the mask is on
    (Mask2Former); predictions are sorted by descending score, the order the submission lists them.
 
-Geometry used by the benchmark evaluation: mode "sensor" (the default of `select_geometry`) lifts
+Geometry used by the benchmark evaluation: mode "gt" (the default, `EvalConfig.geometry`) lifts
 with the ground-truth cameras and the sensor depth of the prepared scene; the benchmark points
 live in that frame and this isolates segmentation quality (ODIN / OpenMask3D do the same). Mode
 "predicted" uses the network's cameras and depth after one Sim(3) alignment of the predicted
@@ -37,11 +37,11 @@ from torch import Tensor
 
 from segvggt.data.classes import BenchmarkClasses
 from segvggt.evaluation.alignment import align_predicted_cameras
-from segvggt.geometry import project_to_pixels
+from segvggt.geometry import point_visibility  # re-exported: lifting's step 1
 
 logger = logging.getLogger(__name__)
 
-GEOMETRY_MODES = ("sensor", "predicted")
+GEOMETRY_MODES = ("gt", "predicted")
 
 
 @dataclass(frozen=True)
@@ -71,55 +71,11 @@ def _as_tensor(x, device, dtype=None) -> Tensor:
     return torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, device=device, dtype=dtype)
 
 
-def point_visibility(
-    points: Tensor,
-    cam_from_world: Tensor,
-    intrinsics: Tensor,
-    depth: Tensor,
-    depth_tolerance: float = 0.2,
-    relative_tolerance: float = 0.0,
-    frames_chunk: int = 8,
-) -> tuple[Tensor, Tensor]:
-    """Which points each view sees, and at which pixel.
-
-    Args:
-        points: [M, 3] world points.
-        cam_from_world: [S, 3, 4]; intrinsics: [S, 3, 3] in pixels of `depth`.
-        depth: [S, H, W] metres, 0 = invalid.
-    Returns:
-        visible: [S, M] bool.
-        pixel_index: [S, M] int64 flat pixel row * W + col at depth resolution, -1 where not visible.
-    """
-    if points.ndim != 2 or points.shape[-1] != 3:
-        raise ValueError(f"point_visibility: points must be [M, 3], got {tuple(points.shape)}")
-    S, H, W = depth.shape
-    if cam_from_world.shape != (S, 3, 4) or intrinsics.shape != (S, 3, 3):
-        raise ValueError(
-            f"point_visibility: {S} depth maps need cam_from_world [S, 3, 4] and intrinsics [S, 3, 3], got "
-            f"{tuple(cam_from_world.shape)} and {tuple(intrinsics.shape)}"
-        )
-    dtype = points.dtype if points.is_floating_point() else torch.float32
-    points = points.to(dtype)
-    M = points.shape[0]
-    visible = torch.zeros(S, M, dtype=torch.bool, device=points.device)
-    pixel_index = torch.full((S, M), -1, dtype=torch.long, device=points.device)
-    flat_depth = depth.reshape(S, H * W).to(dtype)
-    for start in range(0, S, max(1, frames_chunk)):
-        sl = slice(start, start + frames_chunk)
-        uv, z = project_to_pixels(points, cam_from_world[sl].to(dtype), intrinsics[sl].to(dtype))  # [c, M, 2], [c, M]
-        col, row = torch.floor(uv[..., 0] + 0.5), torch.floor(uv[..., 1] + 0.5)  # NaN behind the camera
-        inside = (z > 0) & (col >= 0) & (col < W) & (row >= 0) & (row < H)
-        flat = torch.where(inside, row * W + col, torch.zeros_like(col)).long()
-        d = flat_depth[sl].gather(1, flat)
-        tolerance = torch.clamp_min(relative_tolerance * z, depth_tolerance)
-        vis = inside & (d > 0) & ((d - z).abs() <= tolerance)
-        visible[sl] = vis
-        pixel_index[sl] = torch.where(vis, flat, torch.full_like(flat, -1))
-    return visible, pixel_index
-
-
-def image_to_mask_pixel(pixel_index: Tensor, image_size: tuple[int, int], mask_size: tuple[int, int]) -> Tensor:
-    """Flat image pixel indices [...] at (H, W) -> flat indices of the mask pixel containing their centre at (h, w)."""
+def image_to_mask_pixel(
+    pixel_index: Tensor, image_size: tuple[int, int], mask_size: tuple[int, int]
+) -> Tensor:
+    """Flat pixel indices [...] at image size (H, W) -> flat indices at (h, w) of the mask pixel
+    containing each pixel's centre."""
     (H, W), (h, w) = image_size, mask_size
     if (H, W) == (h, w):
         return pixel_index
@@ -151,7 +107,11 @@ def superpoint_vote(point_masks: Tensor, superpoints: Tensor, threshold: float =
 
 
 def _membership(
-    on_counts: Tensor, seen_counts: Tensor, superpoints: Tensor | None, vote_threshold: float, superpoint_threshold: float
+    on_counts: Tensor,
+    seen_counts: Tensor,
+    superpoints: Tensor | None,
+    vote_threshold: float,
+    superpoint_threshold: float,
 ) -> Tensor:
     """on_counts [I, M], seen_counts [M] -> [I, M] bool after the view vote and the superpoint vote."""
     member = (seen_counts > 0) & (on_counts > vote_threshold * seen_counts)
@@ -197,7 +157,9 @@ def lift_masks(
     device = mask_probs.device
     visible, pixel_index = visible.to(device), pixel_index.to(device)
     flat = mask_probs.reshape(I, S, h * w)
-    threshold = float(torch.logit(torch.tensor(mask_threshold, dtype=torch.float64))) if are_logits else mask_threshold
+    threshold = mask_threshold
+    if are_logits:  # p > t  <=>  logit(p) > logit(t)
+        threshold = float(torch.logit(torch.tensor(mask_threshold, dtype=torch.float64)))
     # point-major accumulators: gathering whole rows of a [h*w, I] table is several times faster
     # than gathering columns of [I, h*w]; a point appears once per view, so plain indexed adds are exact
     on_counts = torch.zeros(M, I, dtype=torch.int32, device=device)
@@ -249,11 +211,12 @@ def select_geometry(
     pred_cam_from_world: Tensor | None = None,
     pred_depth: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Cameras [S, 3, 4] and depth [S, H, W] to lift with: "sensor" = GT, "predicted" = aligned prediction.
+    """Cameras [S, 3, 4] and depth [S, H, W] to lift with: "gt" = GT cameras + sensor depth,
+    "predicted" = the prediction after `align_predicted_cameras`.
 
     In "predicted" mode pass the intrinsics that belong to the predicted depth to the lifting.
     """
-    if mode == "sensor":
+    if mode == "gt":
         return gt_cam_from_world, gt_depth
     if mode == "predicted":
         if pred_cam_from_world is None or pred_depth is None:
@@ -265,11 +228,16 @@ def select_geometry(
 
 def _empty(num_points: int) -> LiftedInstances:
     return LiftedInstances(
-        np.zeros((0, num_points), dtype=bool), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        np.zeros((0, num_points), dtype=bool),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.float32),
+        np.zeros(0, np.int64),
     )
 
 
-def _finish(masks: Tensor, labels: np.ndarray, scores: Tensor, source: Tensor, min_points: int) -> LiftedInstances:
+def _finish(
+    masks: Tensor, labels: np.ndarray, scores: Tensor, source: Tensor, min_points: int
+) -> LiftedInstances:
     keep = (masks.sum(1) >= max(min_points, 1)).cpu().numpy()
     scores_np = scores.float().cpu().numpy()[keep]
     order = np.argsort(-scores_np, kind="stable")
@@ -320,13 +288,15 @@ def lift_predictions(
     if order.numel() == 0:
         return _empty(points_t.shape[0])
     visible, pixel_index = point_visibility(
-        points_t, _as_tensor(cam_from_world, device), _as_tensor(intrinsics, device), _as_tensor(depth, device),
+        points_t, _as_tensor(cam_from_world, device), _as_tensor(intrinsics, device),
+        _as_tensor(depth, device),
         config.depth_tolerance, config.relative_tolerance, config.frames_chunk,
     )  # fmt: skip
     masks, _ = lift_masks(
         pred_masks[order], visible, pixel_index, superpoints, are_logits=True,
         image_size=tuple(depth.shape[-2:]), mask_threshold=config.mask_threshold,
-        vote_threshold=config.vote_threshold, superpoint_threshold=config.superpoint_threshold, return_probs=False,
+        vote_threshold=config.vote_threshold, superpoint_threshold=config.superpoint_threshold,
+        return_probs=False,
     )  # fmt: skip
     label_ids = classes.label_of(labels[order].cpu().numpy())
     return _finish(masks, label_ids, scores[order], order, config.min_points)
@@ -377,9 +347,11 @@ def lift_ground_truth_masks(
     flat_ids = ids_img.reshape(S, h * w)
     for s in range(S):
         pts = visible[s].nonzero().squeeze(1)
-        rows = row_of[flat_ids[s, image_to_mask_pixel(pixel_index[s, pts], tuple(depth_t.shape[-2:]), (h, w))].clamp_min(0)]
+        pix = image_to_mask_pixel(pixel_index[s, pts], tuple(depth_t.shape[-2:]), (h, w))
+        rows = row_of[flat_ids[s, pix].clamp_min(0)]
         hit = rows >= 0
-        on_counts.index_put_((rows[hit], pts[hit]), torch.ones(int(hit.sum()), device=device), accumulate=True)
+        ones = torch.ones(int(hit.sum()), device=device)
+        on_counts.index_put_((rows[hit], pts[hit]), ones, accumulate=True)
     seen = visible.sum(0).float()
     sp = None if superpoints is None else _as_tensor(superpoints, device, torch.long)
     masks = _membership(on_counts, seen, sp, config.vote_threshold, config.superpoint_threshold)

@@ -66,7 +66,9 @@ def seeded_clicks(
     area = inside.flatten(1).sum(1)
     views = [int(s) for s in np.argsort(-area.numpy(), kind="stable") if area[s] > 0]
     if not views:
-        raise DataError(f"instance {instance_id} is not visible in any of the {ids.shape[0]} views; cannot place clicks")
+        raise DataError(
+            f"instance {instance_id} is not visible in any of the {ids.shape[0]} views; cannot place clicks"
+        )
     rng = np.random.default_rng([int(seed), int(instance_id)])
     clicks: list[Click] = []
     for k in range(num_positive + num_negative):
@@ -110,11 +112,12 @@ def pixel_accuracy(pred_masks: Tensor, gt_masks: Tensor) -> Tensor:
 
 
 def prompt_metrics(pred_masks: Tensor, gt_masks: Tensor, success_iou: float = 0.5) -> dict[str, float]:
-    """[R, S, H, W] bool pair -> {"miou", "macc", "positive_iou", "success_rate", "successful_iou", "num_prompts"}."""
+    """[R, S, H, W] bool pair -> {"miou", "macc", "positive_iou", "success_rate", "successful_iou",
+    "num_prompts"} (definitions in the module docstring)."""
     iou = prompt_iou(pred_masks, gt_masks)
     if iou.numel() == 0:
-        nan = math.nan
-        return {"miou": nan, "macc": nan, "positive_iou": nan, "success_rate": nan, "successful_iou": nan, "num_prompts": 0}
+        keys = ("miou", "macc", "positive_iou", "success_rate", "successful_iou")
+        return {**{k: math.nan for k in keys}, "num_prompts": 0}
     success = iou >= success_iou
     return {
         "miou": float(iou.mean()),

@@ -76,13 +76,16 @@ def _wrong_kind(path: Path, what: str) -> CheckpointError:
     )
 
 
-def load_model(path: str | Path) -> LoadedModel:
-    """Detect the kind of `path` and build the model from it (on the CPU). Raises one CheckpointError."""
+def load_model(path: str | Path, vggt_config: dict | None = None) -> LoadedModel:
+    """Detect the kind of `path` and build the model from it (on the CPU). Raises one CheckpointError.
+
+    vggt_config: backbone config dict for official VGGT files (None = VGGT-1B, the only released model).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     if path.suffix == ".safetensors":
-        return _load_safetensors(path)
+        return _load_safetensors(path, vggt_config)
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any reader failure means the same thing to the user
@@ -93,7 +96,7 @@ def load_model(path: str | Path) -> LoadedModel:
         return _load_lightning(path, obj)
     state = obj.get("model", obj) if isinstance(obj.get("model"), Mapping) else obj
     if _is_tensor_dict(state) and _VGGT_MARKER in _strip_module(state):
-        return _load_official(path, _strip_module(state))
+        return _load_official(path, _strip_module(state), vggt_config)
     if _is_tensor_dict(state) and _SEGVGGT_MARKER in state:
         raise _wrong_kind(path, "SegVGGT weights without their model config (save them with export_weights)")
     raise _wrong_kind(path, "not a SegVGGT or VGGT checkpoint (no VGGT or SegVGGT weights found)")
@@ -159,7 +162,7 @@ def _load_lightning(path: Path, ckpt: Mapping[str, Any]) -> LoadedModel:
     return LoadedModel(model, "lightning", benchmark, image_size, "crop", str(path))
 
 
-def _load_safetensors(path: Path) -> LoadedModel:
+def _load_safetensors(path: Path, vggt_config: dict | None) -> LoadedModel:
     try:
         from safetensors import safe_open
 
@@ -180,14 +183,14 @@ def _load_safetensors(path: Path) -> LoadedModel:
         return LoadedModel(model, "export", benchmark, image_size, metadata.get("preprocess_mode", "crop"), str(path))
     state = _strip_module(state) if state else state
     if _VGGT_MARKER in state:
-        return _load_official(path, state)
+        return _load_official(path, state, vggt_config)
     if _SEGVGGT_MARKER in state:
         raise _wrong_kind(path, "SegVGGT weights without the export metadata (write them with export_weights)")
     raise _wrong_kind(path, "not a SegVGGT or VGGT checkpoint (no VGGT or SegVGGT weights found)")
 
 
-def _load_official(path: Path, state: dict[str, Tensor]) -> LoadedModel:
-    model = build_vggt()
+def _load_official(path: Path, state: dict[str, Tensor], vggt_config: dict | None) -> LoadedModel:
+    model = build_vggt(vggt_config)
     load_vggt_checkpoint(model, state)  # raises CheckpointError naming the keys that do not fit VGGT-1B
     logger.info("%s: official VGGT weights, geometry only (no instance segmentation)", path)
     return LoadedModel(model.eval().requires_grad_(False), "vggt", None, VGGT_IMAGE_SIZE, "crop", str(path))

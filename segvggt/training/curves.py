@@ -10,32 +10,36 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """CSVLogger's metrics.csv -> {column: [(step, value), ...]} (empty cells skipped)."""
-    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    with path.open() as f:
-        for row in csv.DictReader(f):
-            step = int(float(row.get("step") or 0))
-            for key, value in row.items():
-                if key in ("step", "epoch") or value in ("", None):
-                    continue
-                v = float(value)
-                if math.isfinite(v):
-                    series[key].append((step, v))
-    return dict(series)
+def read_metrics_csv(paths: str | Path | list) -> dict[str, list[tuple[int, float]]]:
+    """CSVLogger metrics.csv file(s), oldest first -> {column: [(step, value), ...]} sorted by step.
+
+    A resumed run logs some steps again; the later file wins for those steps.
+    """
+    merged: dict[str, dict[int, float]] = defaultdict(dict)
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        path = Path(path)
+        if not path.is_file():
+            continue
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                step = int(float(row.get("step") or 0))
+                for key, value in row.items():
+                    if key in ("step", "epoch") or value in ("", None):
+                        continue
+                    v = float(value)
+                    if math.isfinite(v):
+                        merged[key][step] = v
+    return {key: sorted(values.items()) for key, values in merged.items()}
 
 
-def plot_curves(csv_path: str | Path, png_path: str | Path) -> bool:
+def plot_curves(csv_paths: str | Path | list, png_path: str | Path) -> bool:
     """Plot train/loss (and val/ap50, val/prompt_miou when logged); False if nothing was logged."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = read_metrics_csv(csv_path)
+    series = read_metrics_csv(csv_paths)
     if "train/loss" not in series:
         return False
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.6))

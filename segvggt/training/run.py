@@ -66,7 +66,9 @@ def _precision(cfg: ExperimentConfig) -> str:
     return "bf16-mixed" if gpu else "32-true"
 
 
-def build_trainer(cfg: ExperimentConfig, run_dir: Path, **overrides: Any) -> L.Trainer:
+def build_trainer(
+    cfg: ExperimentConfig, run_dir: Path, extra_callbacks: tuple = (), **overrides: Any
+) -> L.Trainer:
     """The Lightning Trainer of a run: step-based schedule, periodic + last checkpoints, CSV/TensorBoard."""
     t = cfg.trainer
     checkpoint = ModelCheckpoint(
@@ -88,8 +90,9 @@ def build_trainer(cfg: ExperimentConfig, run_dir: Path, **overrides: Any) -> L.T
         check_val_every_n_epoch=None,
         limit_val_batches=t.limit_val_batches,
         num_sanity_val_steps=t.num_sanity_val_steps,
-        callbacks=[checkpoint, TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps // 2))],
-        logger=[CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="tensorboard", version="")],
+        callbacks=[checkpoint, TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps // 2)), *extra_callbacks],
+        # one log version per (re)start, so a resumed run keeps the logs written before the kill
+        logger=[CSVLogger(run_dir, name="logs"), TensorBoardLogger(run_dir, name="tensorboard")],
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # the dynamic batch sampler splits scenes over ranks itself
         enable_model_summary=False,
@@ -100,7 +103,7 @@ def build_trainer(cfg: ExperimentConfig, run_dir: Path, **overrides: Any) -> L.T
 
 def train(
     cfg: ExperimentConfig, cfg_dict: dict, run_dir: Path, *, resume: bool = False, final_eval: bool = True,
-    **trainer_overrides: Any,
+    extra_callbacks: tuple = (), **trainer_overrides: Any,
 ) -> dict[str, float]:
     """Fit, keep RUN_DIR/last.ckpt, then (rank 0) evaluate on held-out scenes -> metrics.json + curves.png."""
     from segvggt.data.datamodule import SceneDataModule
@@ -112,7 +115,7 @@ def train(
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     datamodule = SceneDataModule(cfg.data)
     module = SegVGGTModule(cfg_dict)
-    trainer = build_trainer(cfg, run_dir, **trainer_overrides)
+    trainer = build_trainer(cfg, run_dir, extra_callbacks, **trainer_overrides)
     ckpt_path = None
     if resume:
         last = run_dir / "last.ckpt"
@@ -128,5 +131,5 @@ def train(
     metrics = evaluate_model(module.model, cfg, progress=True)
     metrics["global_step"] = int(trainer.global_step)
     _atomic_write(run_dir / "metrics.json", json.dumps(metrics, indent=1))
-    plot_curves(run_dir / "logs" / "metrics.csv", run_dir / "curves.png")
+    plot_curves(sorted((run_dir / "logs").glob("version_*/metrics.csv")), run_dir / "curves.png")
     return {k: v for k, v in metrics.items() if isinstance(v, float)}

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-
-from segvggt.backbone import build_vggt
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from helpers import FIXTURES
 
 
 @pytest.fixture(scope="session", params=["conv", "dinov2"])
@@ -21,8 +16,3 @@ def parity(request):
 def conv_fixture():
     return torch.load(FIXTURES / "vggt_parity_conv.pt")
 
-
-def model_from(fixture, **options):
-    model = build_vggt(fixture["config"], **options)
-    model.load_state_dict(fixture["state_dict"], strict=True)
-    return model.eval()

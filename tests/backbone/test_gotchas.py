@@ -6,7 +6,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from conftest import model_from
+from helpers import model_from
 from torch.testing import assert_close
 
 from segvggt.backbone import pose_encoding_to_extri_intri

@@ -6,7 +6,7 @@ import json
 import re
 
 import torch
-from conftest import FIXTURES
+from helpers import FIXTURES
 
 from segvggt.backbone import build_vggt
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import model_from
+from helpers import model_from
 from torch.testing import assert_close
 
 from segvggt.backbone import pose_encoding_to_extri_intri, unproject_depth_map_to_point_map

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import model_from
+from helpers import model_from
 from torch.testing import assert_close
 
 import segvggt.backbone.aggregator as aggregator_module

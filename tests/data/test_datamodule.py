@@ -67,9 +67,12 @@ def test_collate_rejects_mixed_shapes():
     from segvggt.types import InstanceTargets
 
     def sample(S):
-        empty = InstanceTargets(torch.zeros(0, dtype=torch.long), torch.zeros(0, S, 7, 7), torch.zeros(0, S), torch.zeros(0, dtype=torch.long))
-        return SceneSample(torch.zeros(S, 3, 14, 14), torch.zeros(S, 14, 14), torch.zeros(S, 3, 4), torch.zeros(S, 3, 3),
-                           torch.zeros(S, 14, 14, dtype=torch.long), empty, "s", ["0"] * S)  # fmt: skip
+        none = torch.zeros(0, dtype=torch.long)
+        empty = InstanceTargets(none, torch.zeros(0, S, 7, 7), torch.zeros(0, S), none)
+        return SceneSample(
+            torch.zeros(S, 3, 14, 14), torch.zeros(S, 14, 14), torch.zeros(S, 3, 4), torch.zeros(S, 3, 3),
+            torch.zeros(S, 14, 14, dtype=torch.long), empty, "s", ["0"] * S,
+        )  # fmt: skip
 
     batch = collate_scenes([sample(2), sample(2)])
     assert isinstance(batch, SceneBatch) and batch.images.shape == (2, 2, 3, 14, 14) and len(batch.targets) == 2

@@ -40,7 +40,8 @@ def test_resize_crop_intrinsics_formula_and_centre_crop():
     images, depth, ids = torch.rand(1, 3, 96, 128), torch.ones(1, 96, 128), torch.zeros(1, 96, 128, dtype=torch.int64)
     out, _, _, K2 = resize_crop(images, depth, ids, K, (48, 48))  # scale 0.5 -> 64 x 48, crop x0 = 8
     assert out.shape == (1, 3, 48, 48)
-    torch.testing.assert_close(K2[0], torch.tensor([[50.0, 0, (63.5 + 0.5) * 0.5 - 0.5 - 8], [0, 50.0, 23.5], [0, 0, 1]]))
+    cx = (63.5 + 0.5) * 0.5 - 0.5 - 8  # scaled about pixel edges, then shifted by the crop
+    torch.testing.assert_close(K2[0], torch.tensor([[50.0, 0, cx], [0, 50.0, 23.5], [0, 0, 1]]))
 
 
 def test_color_jitter_range_and_identity():

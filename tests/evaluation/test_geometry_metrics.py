@@ -20,7 +20,8 @@ def _rotation(axis, angle_deg):
     axis = torch.tensor(axis, dtype=torch.float64)
     axis = axis / axis.norm()
     a = math.radians(angle_deg)
-    Kx = torch.tensor([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]], dtype=torch.float64)
+    x, y, z = axis.tolist()
+    Kx = torch.tensor([[0, -z, y], [z, 0, -x], [-y, x, 0]], dtype=torch.float64)
     return torch.eye(3, dtype=torch.float64) + math.sin(a) * Kx + (1 - math.cos(a)) * Kx @ Kx
 
 
@@ -59,7 +60,8 @@ def test_align_predicted_cameras_recovers_the_ground_truth_frame(S):
     gt = _random_cameras(S)
     gt_depth = 1.0 + torch.rand(S, 4, 5, dtype=torch.float64)
     R, t, s = _rotation([0.3, -1.0, 0.2], 40.0), torch.tensor([1.0, 0.2, -0.7], dtype=torch.float64), 0.4
-    inverse = Sim3(torch.tensor(1 / s, dtype=torch.float64), R.T, -(R.T @ t) / s)  # gt frame -> predicted frame
+    # gt frame -> predicted frame
+    inverse = Sim3(torch.tensor(1 / s, dtype=torch.float64), R.T, -(R.T @ t) / s)
     pred, pred_depth = transform_cameras(gt, inverse), gt_depth / s
     cams, depth, sim3 = align_predicted_cameras(pred, pred_depth, gt, gt_depth=gt_depth)
     assert torch.allclose(cams, gt, atol=1e-8) and torch.allclose(depth, gt_depth, atol=1e-8)
@@ -113,10 +115,12 @@ def test_pose_auc_for_a_known_rotation_error():
 
 
 def test_translation_direction_error_and_its_sign_ambiguity():
-    gt = torch.tensor([[[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], [[1.0, 0, 0, -1], [0, 1, 0, 0], [0, 0, 1, 0]]])
+    identity = [[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]
+    gt = torch.tensor([identity, [[1.0, 0, 0, -1], [0, 1, 0, 0], [0, 0, 1, 0]]])
     a = math.radians(20.0)
     pred = gt.clone()
-    pred[1, :, 3] = torch.tensor([-math.cos(a), -math.sin(a), 0.0])  # direction rotated by 20 degrees, length 1
+    # direction rotated by 20 degrees, length 1
+    pred[1, :, 3] = torch.tensor([-math.cos(a), -math.sin(a), 0.0])
     rot, trans = relative_pose_errors(pred, gt)
     assert rot.item() == pytest.approx(0.0, abs=1e-6) and trans.item() == pytest.approx(20.0)
     assert pose_auc(rot, trans) == pytest.approx(10 / 30)  # only k = 21..30 exceed 20 degrees

@@ -226,3 +226,26 @@ def test_scannet200_subsets_are_nanmean_of_classes():
     subsets = r.subset_scores()
     assert subsets["head"]["ap"] == 1.0 and subsets["tail"]["ap"] == 0.0
     assert math.isnan(subsets["common"]["ap"]) and r.ap == 0.5
+
+
+def test_vectorised_table_equals_single_curve_function():
+    from segvggt.evaluation.instance_ap import SceneMatches, average_precision_table
+
+    rng = np.random.default_rng(3)
+    num_t, num_k, n = 10, 5, 400
+    score = np.round(rng.random(n), 1)  # many ties
+    score[:3] = [np.inf, -np.inf, -np.inf]
+    m = SceneMatches(
+        rng.integers(0, num_t, n), rng.integers(0, 4, n), score, rng.random(n) < 0.4,
+        rng.integers(0, 3, (num_t, num_k)), np.array([1, 1, 1, 0, 1], bool), np.array([1, 1, 0, 1, 1], bool),
+    )  # fmt: skip
+    table = average_precision_table(m)
+    for k in range(num_k):
+        for t in range(num_t):
+            rows = (m.threshold == t) & (m.cls == k)
+            if m.has_gt[k] and m.has_pred[k]:
+                want = curve_average_precision(m.score[rows], m.is_tp[rows], int(m.hard_fn[t, k]))
+            else:
+                want = 0.0 if m.has_gt[k] else np.nan
+            np.testing.assert_allclose(table[k, t], want, rtol=0, atol=1e-12)
+    assert np.isnan(table[3]).all() and (table[2] == 0).all() and (table[4] == 0).all()  # class 4: no entries

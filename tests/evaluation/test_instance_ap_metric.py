@@ -11,7 +11,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from random_scenes import random_scene  # noqa: E402
+from reference_scannet_eval import random_scene  # noqa: E402
 
 from segvggt.data.classes import benchmark_classes  # noqa: E402
 from segvggt.evaluation.instance_ap import (  # noqa: E402

@@ -10,10 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from random_scenes import random_scene  # noqa: E402
-from reference_scannet_eval import reference_evaluate  # noqa: E402
+from reference_scannet_eval import random_scene, reference_evaluate  # noqa: E402
 
-from segvggt.evaluation.instance_ap import SceneEval, _nonzero_bool, evaluate_instances  # noqa: E402
+from segvggt.evaluation.instance_ap import SceneEval, _dense_counts, evaluate_instances  # noqa: E402
 
 
 def _compare(scenes, class_ids, class_agnostic=False):
@@ -70,13 +69,19 @@ def test_reference_itself_gives_the_hand_computed_order_case():
     np.testing.assert_allclose(rev[0, :9], 0.5)
 
 
-@pytest.mark.parametrize("num_cols", [1, 63, 64, 65, 1000])
-def test_packed_nonzero_equals_numpy(num_cols):
+@pytest.mark.parametrize("num_cols", [1, 63, 64, 65, 1000, 4099])
+def test_packed_counts_equal_plain_counting(num_cols):
     rng = np.random.default_rng(num_cols)
     masks = rng.random((7, num_cols)) < 0.1
     masks[3] = True
     masks[4] = False
-    row, col = _nonzero_bool(masks)
-    want = np.nonzero(masks)
-    np.testing.assert_array_equal(row, want[0])
-    np.testing.assert_array_equal(col, want[1])
+    masks[5, : num_cols // 2] = True  # long runs: popcount path
+    vertex_col = np.repeat(rng.integers(0, 5, 40), 1 + num_cols // 40)[:num_cols]  # blocky columns
+    vertex_col[rng.random(num_cols) < 0.05] = 9  # and scattered ones
+    row, col, count = _dense_counts(masks, vertex_col)
+    got = np.zeros((7, 10), np.int64)
+    np.add.at(got, (row, col), count)
+    want = np.zeros((7, 10), np.int64)
+    for i in range(7):
+        want[i] = np.bincount(vertex_col[masks[i]], minlength=10)
+    np.testing.assert_array_equal(got, want)

@@ -42,7 +42,7 @@ def test_invalid_depth_hides_points_and_relative_tolerance_loosens_the_test():
     cam, K = _identity_camera()
     depth = torch.full((1, 4, 4), 10.5)
     depth[0, 0, 0] = 0.0  # invalid sensor pixel
-    points = torch.tensor([[0.0, 0.0, 10.0], [-1.5 * 10.0 / 10.0, -1.5 * 10.0 / 10.0, 10.0]])  # 2nd lands on (0, 0)
+    points = torch.tensor([[0.0, 0.0, 10.0], [-1.5, -1.5, 10.0]])  # the 2nd lands on pixel (0, 0)
     assert point_visibility(points, cam, K, depth)[0][0].tolist() == [False, False]
     assert point_visibility(points, cam, K, depth, relative_tolerance=0.1)[0][0].tolist() == [True, False]
 
@@ -121,13 +121,14 @@ def test_view_vote_and_point_probabilities():
 
 def test_lift_masks_rejects_mismatched_views():
     with pytest.raises(ValueError, match="views"):
-        lift_masks(torch.zeros(1, 3, 2, 2), torch.zeros(2, 4, dtype=torch.bool), torch.zeros(2, 4, dtype=torch.long),
-                   None, image_size=(2, 2))  # fmt: skip
+        visible, pixel = torch.zeros(2, 4, dtype=torch.bool), torch.zeros(2, 4, dtype=torch.long)
+        lift_masks(torch.zeros(1, 3, 2, 2), visible, pixel, None, image_size=(2, 2))
 
 
 def test_instance_scores_formula():
     pred_logits = torch.log(torch.tensor([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]]))
-    pred_masks = torch.tensor([[[[2.0, -1.0], [0.0, 1.0]]], [[[-3.0, -1.0], [-2.0, 4.0]]]])  # [Q=2, S=1, 2, 2]
+    # [Q=2, S=1, 2, 2]
+    pred_masks = torch.tensor([[[[2.0, -1.0], [0.0, 1.0]]], [[[-3.0, -1.0], [-2.0, 4.0]]]])
     labels, scores = instance_scores(pred_logits, pred_masks)
     sig = lambda x: 1.0 / (1.0 + math.exp(-x))  # noqa: E731
     assert labels.tolist() == [0, 1]

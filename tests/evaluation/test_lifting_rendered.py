@@ -36,19 +36,22 @@ def _cameras():
     angles = np.deg2rad([-70.0, -20.0, 30.0, 80.0])
     cams = [_look_at((3.0 * np.sin(a), -3.0 * np.cos(a), 1.6), (0.0, 0.0, 0.3)) for a in angles]
     K = np.array([[50.0, 0, (W - 1) / 2], [0, 50.0, (H - 1) / 2], [0, 0, 1]])
-    return torch.tensor(np.stack(cams), dtype=torch.float32), torch.tensor(K, dtype=torch.float32).expand(4, 3, 3)
+    K = torch.tensor(K, dtype=torch.float32).expand(4, 3, 3)
+    return torch.tensor(np.stack(cams), dtype=torch.float32), K
 
 
 def _render(cams, K, floor=True):
     """Ray cast: depth [S, H, W] (z in the camera) and instance ids [S, H, W]."""
     S = cams.shape[0]
-    v, u = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing="ij")
+    rows, cols = torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64)
+    v, u = torch.meshgrid(rows, cols, indexing="ij")
     depth = torch.zeros(S, H, W, dtype=torch.float64)
     ids = torch.zeros(S, H, W, dtype=torch.long)
     for s in range(S):
         R, t = cams[s, :, :3].double(), cams[s, :, 3].double()
         k = K[s].double()
-        d_cam = torch.stack([(u - k[0, 2]) / k[0, 0], (v - k[1, 2]) / k[1, 1], torch.ones_like(u)], -1)  # z = 1
+        # camera-frame directions with z = 1
+        d_cam = torch.stack([(u - k[0, 2]) / k[0, 0], (v - k[1, 2]) / k[1, 1], torch.ones_like(u)], -1)
         d = d_cam @ R  # world directions with unit camera z, so ray parameter = depth
         o = -R.T @ t
         best = torch.full((H, W), float("inf"), dtype=torch.float64)
@@ -60,7 +63,8 @@ def _render(cams, K, floor=True):
             best_id = torch.where(hit, torch.full_like(best_id, FLOOR_ID), best_id)
         for box_id, (lo, hi) in BOXES.items():
             safe = torch.where(d.abs() < 1e-12, torch.full_like(d, 1e-12), d)
-            t1, t2 = (torch.tensor(lo, dtype=d.dtype) - o) / safe, (torch.tensor(hi, dtype=d.dtype) - o) / safe
+            t1 = (torch.tensor(lo, dtype=d.dtype) - o) / safe
+            t2 = (torch.tensor(hi, dtype=d.dtype) - o) / safe
             t_near = torch.minimum(t1, t2).amax(-1)
             t_far = torch.maximum(t1, t2).amin(-1)
             hit = (t_far >= t_near) & (t_near > 0) & (t_near < best)
@@ -72,7 +76,10 @@ def _render(cams, K, floor=True):
 
 
 def _scene_points(floor=True, margin=0.03, step=0.05):
-    """Points on the box faces (not the bottom) away from edges, plus a floor grid; GT id and superpoint (face) per point."""
+    """Points on the box faces (not the bottom) away from edges, plus a floor grid.
+
+    Returns points [M, 3], GT instance id [M] and superpoint id [M] (one per box face / floor cell).
+    """
     points, gt, sp = [], [], []
     for box_id, (lo, hi) in BOXES.items():
         lo, hi = np.asarray(lo), np.asarray(hi)
@@ -95,7 +102,8 @@ def _scene_points(floor=True, margin=0.03, step=0.05):
         p = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)
         under = np.zeros(len(p), bool)
         for lo, hi in BOXES.values():
-            under |= (p[:, 0] > lo[0] - 0.05) & (p[:, 0] < hi[0] + 0.05) & (p[:, 1] > lo[1] - 0.05) & (p[:, 1] < hi[1] + 0.05)
+            inside_x = (p[:, 0] > lo[0] - 0.05) & (p[:, 0] < hi[0] + 0.05)
+            under |= inside_x & (p[:, 1] > lo[1] - 0.05) & (p[:, 1] < hi[1] + 0.05)
         p = p[~under]
         points.append(p)
         gt += [FLOOR_ID] * len(p)
@@ -121,7 +129,8 @@ def test_a_mask_covering_one_object_in_every_view_lifts_to_that_object():
     masks_half, _ = lift_masks(covering, visible, pixel, None, image_size=(H, W))
     assert torch.equal(masks_half[0], seen & (gt == BOX_A))
     # ... and area-averaged probabilities lose only boundary points, never gain others
-    averaged, _ = lift_masks(torch.nn.functional.avg_pool2d(probs, 2), visible, pixel, None, image_size=(H, W))
+    averaged_probs = torch.nn.functional.avg_pool2d(probs, 2)
+    averaged, _ = lift_masks(averaged_probs, visible, pixel, None, image_size=(H, W))
     assert not (averaged[0] & (gt != BOX_A)).any() and averaged[0].sum() > 0.5 * masks[0].sum()
 
 
@@ -161,7 +170,8 @@ def test_lift_predictions_end_to_end():
     depth, ids = _render(cams, K)
     points, gt, sp = _scene_points()
     logits, mask_logits = _predictions(ids, classes)
-    lifted = lift_predictions(logits, mask_logits, cams, K, depth, points, sp, classes, LiftConfig(min_score=0.05))
+    config = LiftConfig(min_score=0.05)
+    lifted = lift_predictions(logits, mask_logits, cams, K, depth, points, sp, classes, config)
     assert lifted.labels.tolist() == [3, 4]  # the no-object query falls under min_score
     assert lifted.source_index.tolist() == [0, 1] and lifted.scores[0] > lifted.scores[1]
     seen = point_visibility(points, cams, K, depth)[0].any(0).numpy()
@@ -177,12 +187,16 @@ def test_lifting_with_aligned_predicted_geometry_equals_lifting_with_ground_trut
     points, _, sp = _scene_points()
     # a prediction in another frame: x_gt = s R x_pred + t
     angle = 0.7
-    R = torch.tensor([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]], dtype=torch.float32)
+    c, s = np.cos(angle), np.sin(angle)
+    R = torch.tensor([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=torch.float32)
     sim3 = Sim3(torch.tensor(2.5), R, torch.tensor([0.3, -1.0, 0.5]))
     inverse = Sim3(1 / sim3.scale, R.T, -(R.T @ sim3.translation) / sim3.scale)
     pred_cams, pred_depth = transform_cameras(cams, inverse), depth / sim3.scale
     aligned_cams, aligned_depth = select_geometry("predicted", cams, depth, pred_cams, pred_depth)
     assert torch.allclose(aligned_cams, cams, atol=1e-4) and torch.allclose(aligned_depth, depth, atol=1e-4)
+    assert select_geometry("gt", cams, depth, pred_cams, pred_depth)[0] is cams
+    with pytest.raises(ValueError, match="unknown geometry mode"):
+        select_geometry("sensor", cams, depth)
     a = lift_ground_truth_masks(ids, LABELS, cams, K, depth, points, sp)
     b = lift_ground_truth_masks(ids, LABELS, aligned_cams, K, aligned_depth, points, sp)
     assert (a.masks == b.masks).mean() > 0.999

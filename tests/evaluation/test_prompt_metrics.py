@@ -74,7 +74,8 @@ def test_prompt_metrics_summary():
 def _stereo_plane():
     """Plane z = 2 seen by two cameras 0.4 m apart along x: view 0 pixel column u <-> view 1 column u - 2."""
     K = torch.tensor([[10.0, 0, 3.5], [0, 10.0, 1.5], [0, 0, 1]]).expand(2, 3, 3)
-    cams = torch.tensor([[[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], [[1.0, 0, 0, -0.4], [0, 1, 0, 0], [0, 0, 1, 0]]])
+    identity = [[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]
+    cams = torch.tensor([identity, [[1.0, 0, 0, -0.4], [0, 1, 0, 0], [0, 0, 1, 0]]])
     depth = torch.full((2, 4, 8), 2.0)
     return depth, cams, K
 

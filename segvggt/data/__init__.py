@@ -1,0 +1,1 @@
+"""Data: the prepared-scene format, synthetic rooms, ScanNet / ScanNet++ preparation, sampling, batching."""

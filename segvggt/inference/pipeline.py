@@ -1,0 +1,141 @@
+"""The whole photo-folder -> output-folder run behind tools/infer.py.
+
+All checks that can fail run before anything is written (folder contents, frame count, click syntax,
+checkpoint, image decoding, memory estimate, click positions). Outputs are then written into a hidden
+temporary folder next to OUT and renamed to OUT only when every file is complete, so OUT is either absent
+or whole. A tqdm bar counts the stages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from segvggt.data.errors import DataError
+from segvggt.inference import writers
+from segvggt.inference.errors import InferenceError
+from segvggt.inference.inputs import check_view_count, list_images, output_names, parse_click_spec, select_frames
+from segvggt.inference.preview import make_tile, shown_views, write_preview
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("checkpoint", "encode", "segment", "maps", "point clouds", "preview", "prompts")
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceOptions:
+    """Settings of one run (see tools/infer.py for the command-line spelling)."""
+
+    max_frames: int | None = None
+    conf_percentile: float = 25.0
+    score_threshold: float = 0.5
+    mask_threshold: float = 0.5
+    device: str | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class InferenceSummary:
+    out: Path
+    num_views: int
+    num_instances: int
+    num_points: int
+    num_prompts: int
+    message: str
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise DataError(f"{out} already exists; choose another --out folder or pass --overwrite")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} exists and is not a folder; choose another --out")
+    if not out.parent.exists():
+        raise DataError(f"{out.parent}: parent folder of --out does not exist; create it first")
+
+
+def run_inference(
+    images: str | Path, checkpoint: str | Path, out: str | Path, prompts: Sequence[str] = (),
+    options: InferenceOptions = InferenceOptions(),
+) -> InferenceSummary:
+    """Run the Predictor on a folder of photos and write every output into `out` (see writers.py)."""
+    from tqdm import tqdm
+
+    from segvggt.inference.predictor import Predictor
+
+    out = Path(out)
+    _check_out(out, options.overwrite)
+    if not 0.0 <= options.conf_percentile < 100.0:
+        raise InferenceError(f"--conf-percentile must lie in [0, 100), got {options.conf_percentile}")
+    paths, _ = list_images(images)
+    check_view_count(len(paths), str(images))
+    paths = select_frames(paths, options.max_frames)
+    prompt_clicks = [parse_click_spec(spec) for spec in prompts]
+    names = output_names(paths)
+
+    bar = tqdm(total=len(STAGES), desc="inference", unit="stage", disable=not options.progress)
+    try:
+        bar.set_postfix_str("loading checkpoint")
+        predictor = Predictor.from_checkpoint(checkpoint, options.device)
+        if prompt_clicks and not predictor.has_segmentation:
+            raise InferenceError(f"--prompt needs a SegVGGT checkpoint; {checkpoint} is geometry-only VGGT")
+        bar.update()
+        bar.set_postfix_str(f"encoding {len(paths)} images")
+        predictor.set_images(paths, names)
+        bar.update()
+        bar.set_postfix_str("segmenting")
+        result = predictor.segment_all(options.score_threshold, options.mask_threshold)
+        answers = predictor.segment_prompts(prompt_clicks, options.mask_threshold) if prompt_clicks else []
+        bar.update()
+        tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            summary = _write_all(result, answers, tmp, options, bar)
+            _publish(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        bar.close()
+    logger.info("wrote %s", out)
+    return InferenceSummary(out, result.num_views, len(result.instances), summary, len(answers), result.message)
+
+
+def _write_all(result, answers, tmp: Path, options: InferenceOptions, bar) -> int:
+    writers.write_cameras(result, tmp)
+    bar.set_postfix_str("depth and masks")
+    shown = set(shown_views(result.num_views))
+    tiles = []
+    for view in range(result.num_views):
+        depth, ids = writers.write_view_maps(result, tmp, view)
+        if view in shown:
+            tiles.append(make_tile(result.names[view], result.records[view].path, depth, ids))
+    bar.update()
+    bar.set_postfix_str("point clouds")
+    keep = writers.confident_points(result, options.conf_percentile)
+    writers.write_instances_json(result, tmp, keep)
+    num_points = writers.write_point_clouds(result, tmp, keep)
+    bar.update()
+    bar.set_postfix_str("preview")
+    write_preview(tmp / "preview.png", tiles, result.points[keep], result.instance_ids[keep], len(result.instances))
+    bar.update()
+    bar.set_postfix_str("prompts")
+    for k, answer in enumerate(answers):
+        writers.write_prompt(answer, result, tmp, k)
+    bar.update()
+    return num_points
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Rename the finished folder to `out` (an existing `out` is replaced only after the new one is complete)."""
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)

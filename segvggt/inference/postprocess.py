@@ -1,0 +1,171 @@
+"""Vectorised post-processing of one scene's model output, on the model's device, chunked over frames.
+
+Shapes: S views, H, W network pixels, h, w = H/2, W/2 mask pixels, Q queries, K classes, N kept instances,
+M points. No Python loop runs over instances or pixels; loops run over chunks of frames only.
+
+Instance assignment (one label per pixel): among the kept instances whose mask probability exceeds
+`mask_threshold` at the pixel, the one with the largest score x mask probability wins; 0 = no instance.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from segvggt.backbone import pose_encoding_to_extri_intri
+from segvggt.geometry import depth_to_world_points
+
+# Elements of the largest temporary (instances x frames x pixels) created at once.
+CHUNK_ELEMENTS = 1 << 25
+
+
+def cameras_from_pose_encoding(pose_enc: Tensor, image_size_hw: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """pose_enc [S, 9] -> (cam_from_world [S, 3, 4], intrinsics [S, 3, 3] in network pixels), float32."""
+    extrinsics, intrinsics = pose_encoding_to_extri_intri(pose_enc.float()[None], image_size_hw)
+    return extrinsics[0], intrinsics[0]
+
+
+def instance_scores(pred_logits: Tensor, pred_masks: Tensor) -> tuple[Tensor, Tensor]:
+    """Mask2Former's score, vectorised over queries.
+
+    pred_logits [Q, K+1], pred_masks [Q, S, h, w] logits -> (class index [Q] in [0, K), score [Q] in [0, 1]) where
+    score = max class probability (no object excluded) x mean sigmoid over the pixels whose logit > 0.
+    Frames are visited in chunks so the temporaries stay at Q x chunk x h x w.
+    """
+    class_prob, labels = pred_logits.float().softmax(-1)[:, :-1].max(-1)
+    Q, S = pred_masks.shape[:2]
+    inside = torch.zeros(Q, device=pred_masks.device)
+    count = torch.zeros(Q, device=pred_masks.device)
+    for s0, s1 in frame_chunks(S, Q * pred_masks[0, 0].numel()):
+        logits = pred_masks[:, s0:s1].float().flatten(1)
+        on = logits > 0
+        inside += torch.where(on, logits.sigmoid(), torch.zeros_like(logits)).sum(1)
+        count += on.sum(1)
+    return labels, class_prob * inside / (count + 1e-6)
+
+
+def select_instances(pred_logits: Tensor, pred_masks: Tensor, score_threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Queries whose score >= score_threshold, best first.
+
+    pred_logits [Q, K+1], pred_masks [Q, S, h, w] -> (query index [N], class index [N], score [N]).
+    """
+    labels, scores = instance_scores(pred_logits, pred_masks)
+    order = torch.argsort(scores, descending=True, stable=True)
+    order = order[scores[order] >= score_threshold]
+    return order, labels[order], scores[order]
+
+
+def frame_chunks(num_frames: int, elements_per_frame: int, budget: int = CHUNK_ELEMENTS) -> list[tuple[int, int]]:
+    """[(s0, s1), ...] covering range(num_frames) with at most `budget` elements per chunk (>= 1 frame)."""
+    step = max(1, budget // max(1, elements_per_frame))
+    return [(s, min(s + step, num_frames)) for s in range(0, num_frames, step)]
+
+
+def winner_ids(mask_logits: Tensor, scores: Tensor, mask_threshold: float) -> Tensor:
+    """The assignment rule on any pixel layout.
+
+    mask_logits [N, ...] logits, scores [N] -> ids [...] int32 in [0, N]: 1 + index of the winning instance, 0 = none.
+    """
+    if mask_logits.shape[0] == 0:
+        return torch.zeros(mask_logits.shape[1:], dtype=torch.int32, device=mask_logits.device)
+    if not 0.0 < mask_threshold < 1.0:
+        raise ValueError(f"mask_threshold must lie in (0, 1), got {mask_threshold}")
+    logits = mask_logits.float()
+    on = logits > math.log(mask_threshold / (1.0 - mask_threshold))
+    weighted = logits.sigmoid_() if logits is not mask_logits else logits.sigmoid()
+    weighted.mul_(scores.float().view(-1, *([1] * (logits.dim() - 1)))).masked_fill_(~on, -1.0)
+    best, index = weighted.max(0)
+    return (index.to(torch.int32) + 1).masked_fill_(best < 0, 0)
+
+
+def any_pixel_on(mask_logits: Tensor, mask_threshold: float) -> Tensor:
+    """mask_logits [N, S, h, w] -> [N] bool: some pixel's probability exceeds mask_threshold (chunked over frames)."""
+    N, S = mask_logits.shape[:2]
+    threshold = math.log(mask_threshold / (1.0 - mask_threshold))
+    on = torch.zeros(N, dtype=torch.bool, device=mask_logits.device)
+    for s0, s1 in frame_chunks(S, N * mask_logits[0, 0].numel()):
+        on |= (mask_logits[:, s0:s1] > threshold).flatten(1).any(1)
+    return on
+
+
+def assign_network_pixels(
+    mask_logits: Tensor, scores: Tensor, image_size_hw: tuple[int, int], mask_threshold: float
+) -> Tensor:
+    """mask_logits [N, S, h, w], scores [N] -> ids [S, H, W] int32 at network resolution.
+
+    Logits are upsampled bilinearly (align_corners=False, the pixel-centre convention) a chunk of frames
+    at a time.
+    """
+    N, S = mask_logits.shape[:2]
+    H, W = image_size_hw
+    out = torch.zeros(S, H, W, dtype=torch.int32, device=mask_logits.device)
+    if N == 0:
+        return out
+    for s0, s1 in frame_chunks(S, N * H * W):
+        chunk = mask_logits[:, s0:s1].float()
+        up = F.interpolate(chunk.flatten(0, 1)[:, None], size=(H, W), mode="bilinear", align_corners=False)
+        out[s0:s1] = winner_ids(up.view(N, s1 - s0, H, W), scores, mask_threshold)
+    return out
+
+
+def drop_empty_instances(ids: Tensor, num_instances: int) -> tuple[Tensor, Tensor]:
+    """Renumber so that only instances owning at least one pixel remain.
+
+    ids [...] int32 in [0, N] -> (renumbered ids [...], kept [N'] indices into the N instances, in order).
+    """
+    counts = torch.bincount(ids.flatten().long(), minlength=num_instances + 1)[1:]
+    kept = torch.nonzero(counts > 0).squeeze(1)
+    lut = torch.zeros(num_instances + 1, dtype=torch.int32, device=ids.device)
+    lut[kept + 1] = torch.arange(1, kept.numel() + 1, dtype=torch.int32, device=ids.device)
+    return lut[ids.long()], kept
+
+
+def world_points(depth: Tensor, cam_from_world: Tensor, intrinsics: Tensor) -> Tensor:
+    """depth [S, H, W], cam_from_world [S, 3, 4], intrinsics [S, 3, 3] -> world points [S, H, W, 3] float32,
+    a chunk of frames at a time."""
+    S, H, W = depth.shape
+    out = torch.empty(S, H, W, 3, device=depth.device)
+    for s0, s1 in frame_chunks(S, 8 * H * W):
+        out[s0:s1] = depth_to_world_points(depth[s0:s1].float(), cam_from_world[s0:s1].float(), intrinsics[s0:s1].float())
+    return out
+
+
+def confidence_threshold(confidence: Tensor, percentile: float) -> float:
+    """The value below which `percentile` % of confidence [M] lies (0 keeps everything)."""
+    if percentile <= 0 or confidence.numel() == 0:
+        return float("-inf")
+    k = min(confidence.numel(), max(1, math.ceil(percentile / 100.0 * confidence.numel())))
+    return float(torch.kthvalue(confidence.float().cpu(), k).values)
+
+
+def instance_boxes(points: Tensor, ids: Tensor, num_instances: int) -> tuple[Tensor, Tensor, Tensor]:
+    """points [M, 3], ids [M] in [0, N] -> (counts [N], box min [N, 3], box max [N, 3]); empty boxes are NaN."""
+    index = ids.long().clamp(0, num_instances)
+    counts = torch.bincount(index, minlength=num_instances + 1)[1:]
+    expand = index[:, None].expand(-1, 3)
+    lo = torch.full((num_instances + 1, 3), float("inf"), device=points.device)
+    hi = torch.full((num_instances + 1, 3), float("-inf"), device=points.device)
+    lo = lo.scatter_reduce(0, expand, points.float(), reduce="amin")[1:]
+    hi = hi.scatter_reduce(0, expand, points.float(), reduce="amax")[1:]
+    empty = (counts == 0)[:, None]
+    nan = torch.full_like(lo, float("nan"))
+    return counts, torch.where(empty, nan, lo), torch.where(empty, nan, hi)
+
+
+def split_by_instance(values: list[Tensor], ids: Tensor, num_instances: int) -> list[list[Tensor]]:
+    """values: tensors [M, ...]; ids [M] in [0, N] -> for each tensor, N parts: its rows of instance 1..N
+    (one sort, one split)."""
+    order = torch.argsort(ids.long(), stable=True)
+    counts = torch.bincount(ids.long(), minlength=num_instances + 1).tolist()
+    return [list(torch.split(v[order], counts)[1:]) for v in values]
+
+
+def pixel_counts(ids: Tensor, num_instances: int) -> Tensor:
+    """ids [S, ...] in [0, N] -> [N, S] number of pixels of each instance in each view."""
+    S = ids.shape[0]
+    flat = ids.reshape(S, -1).long() + (num_instances + 1) * torch.arange(S, device=ids.device)[:, None]
+    counts = torch.bincount(flat.flatten(), minlength=S * (num_instances + 1)).view(S, num_instances + 1)
+    return counts[:, 1:].T

@@ -1,0 +1,278 @@
+"""Predictor: load a checkpoint, encode a set of photos once, then answer segment_all and click prompts.
+
+    predictor = Predictor.from_checkpoint("last.ckpt")          # or export.safetensors, or VGGT model.pt
+    predictor.set_images(sorted(Path("photos").glob("*.jpg")))  # backbone runs here, once
+    scene = predictor.segment_all(score_threshold=0.5)          # cameras, depth, points, instances
+    answer = predictor.segment([(0, 812.0, 455.0, True)])       # click on photo 0 (original pixels)
+
+Shapes: S views, H, W network pixels, h, w = H/2, W/2, N instances, M points.
+Clicks are (frame, x, y, positive) in pixels of the ORIGINAL photo (x right, y down); they are mapped to
+network pixels through each photo's `ImageRecord`. `segment` reuses the cached encoding: only the query
+blocks and heads run, never the backbone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from segvggt.backbone import ImageRecord, load_and_preprocess_images
+from segvggt.data.classes import benchmark_classes
+from segvggt.data.errors import DataError
+from segvggt.inference import postprocess as pp
+from segvggt.inference.checkpoints import LoadedModel, load_model
+from segvggt.inference.errors import InferenceError
+from segvggt.inference.inputs import Click, check_view_count, clicks_to_network, output_names
+from segvggt.inference.memory import check_memory
+from segvggt.inference.resample import content_mask
+from segvggt.inference.result import Instance, PromptResult, SceneResult, ViewMaps, to_numpy
+
+logger = logging.getLogger(__name__)
+
+GEOMETRY_ONLY_MESSAGE = (
+    "official VGGT weights: geometry only (cameras, depth, points); instance segmentation needs a SegVGGT checkpoint"
+)
+
+
+@dataclass
+class _Scene:
+    """Everything set_images computes once (tensors on the model's device)."""
+
+    images: Tensor  # [1, S, 3, H, W]
+    records: list[ImageRecord]
+    names: list[str]
+    encoded: object | None  # segmentation.segvggt.Encoded (None for geometry-only VGGT)
+    cam_from_world: Tensor  # [S, 3, 4]
+    intrinsics: Tensor  # [S, 3, 3] network pixels
+    depth: Tensor  # [S, H, W]
+    confidence: Tensor  # [S, H, W]
+    points: Tensor  # [S, H, W, 3]
+    valid: Tensor  # [S, H, W] bool: shows the photo and has a finite, positive depth
+    content: Tensor  # [S, H, W] bool: shows the photo
+    decoded: dict | None = None  # cached prompt-free decode
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InferenceError(f"device {device} requested but CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def _check_threshold(name: str, value: float, open_interval: bool) -> None:
+    ok = 0.0 < value < 1.0 if open_interval else 0.0 <= value <= 1.0
+    if not ok:
+        raise InferenceError(f"{name} must lie in {'(0, 1)' if open_interval else '[0, 1]'}, got {value}")
+
+
+class Predictor:
+    """Encode once, prompt many. See the module docstring."""
+
+    def __init__(self, loaded: LoadedModel, device: str | torch.device | None = None) -> None:
+        self.device = resolve_device(device)
+        self.loaded = loaded
+        self.model = loaded.model.to(self.device).eval()
+        self.classes = benchmark_classes(loaded.benchmark) if loaded.benchmark else None
+        use_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.autocast_dtype = torch.bfloat16 if use_bf16 else (torch.float16 if self.device.type == "cuda" else None)
+        self._scene: _Scene | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: str | torch.device | None = None, vggt_config: dict | None = None
+    ) -> "Predictor":
+        """A SegVGGT Lightning .ckpt, weights from `export_weights` (.safetensors) or an official VGGT file
+        (built as VGGT-1B unless `vggt_config` gives another backbone config)."""
+        return cls(load_model(path, vggt_config), device)
+
+    @property
+    def has_segmentation(self) -> bool:
+        return self.loaded.has_segmentation
+
+    @property
+    def num_views(self) -> int:
+        return 0 if self._scene is None else len(self._scene.names)
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    # ---- images -------------------------------------------------------------------------------
+    def preprocess(self, images, names: Sequence[str] | None = None) -> tuple[Tensor, list[ImageRecord], list[str]]:
+        """paths -> the backbone loader; a tensor [S, 3, H, W] or [1, S, 3, H, W] in [0, 1] (H, W multiples of the
+        patch size) is taken as the network input itself. Returns (images [S, 3, H, W], records, names)."""
+        if isinstance(images, Tensor):
+            x = images[0] if images.dim() == 5 and images.shape[0] == 1 else images
+            if x.dim() != 4 or x.shape[1] != 3:
+                raise InferenceError(f"image tensor must be [S, 3, H, W] or [1, S, 3, H, W] in [0, 1], got {tuple(images.shape)}")
+            patch = self._patch_size()
+            if x.shape[-2] % patch or x.shape[-1] % patch:
+                raise InferenceError(f"image tensor size {tuple(x.shape[-2:])} must be a multiple of {patch}; use image paths to resize")
+            H, W = int(x.shape[-2]), int(x.shape[-1])
+            names = list(names) if names is not None else [f"frame_{i:03d}" for i in range(x.shape[0])]
+            records = [ImageRecord(n, (H, W), (H, W), (0, 0), (H, W)) for n in names]
+            return x.float(), records, names
+        paths = [Path(p) for p in images]
+        x, records = load_and_preprocess_images(paths, mode=self.loaded.preprocess_mode, target_size=self.loaded.image_size)
+        return x, records, list(names) if names is not None else output_names(paths)
+
+    def _patch_size(self) -> int:
+        vggt = getattr(self.model, "vggt", self.model)
+        return vggt.cfg.patch_size
+
+    def set_images(self, images, names: Sequence[str] | None = None, memory_check: bool = True) -> None:
+        """Preprocess `images` (paths or a tensor, see `preprocess`) and run the backbone once.
+
+        Raises DataError for unreadable photos or fewer than 2 views, InferenceError when the estimated memory
+        does not fit the device (the message suggests --max-frames).
+        """
+        x, records, names = self.preprocess(images, names)
+        check_view_count(x.shape[0], "input")
+        S, _, H, W = x.shape
+        if memory_check:
+            act_bytes = 2 if self.autocast_dtype is not None else 4
+            check_memory(self.model, S, H, W, self.device, act_bytes)
+        batch = x.to(self.device)[None]
+        self._scene = None
+        with torch.no_grad(), self._autocast():
+            if self.has_segmentation:
+                encoded = self.model.encode(batch)
+                geometry = encoded.geometry
+            else:
+                encoded, geometry = None, self.model(batch)
+        self._scene = self._geometry(batch, records, names, encoded, geometry)
+
+    def _geometry(self, batch: Tensor, records, names, encoded, geometry: dict) -> _Scene:
+        H, W = batch.shape[-2:]
+        cam_from_world, intrinsics = pp.cameras_from_pose_encoding(geometry["pose_enc"][0], (H, W))
+        depth = geometry["depth"][0, ..., 0].float()
+        confidence = geometry["depth_conf"][0].float()
+        points = pp.world_points(depth, cam_from_world, intrinsics)
+        content = torch.stack([content_mask(r, self.device) for r in records])
+        valid = content & (depth > 0) & torch.isfinite(points).all(-1)
+        return _Scene(batch, list(records), list(names), encoded, cam_from_world, intrinsics, depth, confidence,
+                      points, valid, content)
+
+    def _require_scene(self) -> _Scene:
+        if self._scene is None:
+            raise InferenceError("no images set: call set_images(...) first")
+        return self._scene
+
+    # ---- answers ------------------------------------------------------------------------------
+    def segment_all(self, score_threshold: float = 0.5, mask_threshold: float = 0.5) -> SceneResult:
+        """Cameras, depth, point cloud and the instances whose score >= score_threshold (see SceneResult)."""
+        _check_threshold("score_threshold", score_threshold, open_interval=False)
+        _check_threshold("mask_threshold", mask_threshold, open_interval=True)
+        scene = self._require_scene()
+        S = len(scene.names)
+        if self.has_segmentation:
+            if scene.decoded is None:
+                with torch.no_grad(), self._autocast():
+                    scene.decoded = self.model.decode(scene.encoded)
+            with torch.no_grad():
+                ids, logits, scores, queries, labels = self._instances(scene, score_threshold, mask_threshold)
+            message = f"{scores.numel()} instance(s) with score >= {score_threshold}"
+        else:
+            h, w = scene.depth.shape[-2] // 2, scene.depth.shape[-1] // 2
+            ids = torch.zeros_like(scene.depth, dtype=torch.int32)
+            logits = scene.depth.new_zeros(0, S, h, w)
+            scores = scene.depth.new_zeros(0)
+            queries = labels = torch.zeros(0, dtype=torch.long, device=self.device)
+            message = GEOMETRY_ONLY_MESSAGE
+        N = int(scores.numel())
+        valid = scene.valid
+        flat_points = scene.points[valid]
+        flat_ids = ids[valid]
+        flat_conf = scene.confidence[valid]
+        colors = (scene.images[0].permute(0, 2, 3, 1)[valid] * 255).round().clamp(0, 255).to(torch.uint8)
+        views = torch.arange(S, device=self.device)[:, None, None].expand_as(valid)[valid]
+        per_instance_points, per_instance_conf = pp.split_by_instance([flat_points, flat_conf], flat_ids, N) if N else ([], [])
+        pixels = to_numpy(pp.pixel_counts(ids, N)) if N else np.zeros((0, S), np.int64)
+        instances = []
+        label_ids = self.classes.label_of(to_numpy(labels)) if N else np.zeros(0, np.int64)
+        for n in range(N):  # per instance bookkeeping only; the pixel work above is vectorised
+            class_index = int(labels[n])
+            instances.append(Instance(
+                id=n + 1, query=int(queries[n]), class_index=class_index, label_id=int(label_ids[n]),
+                class_name=self.classes.instance_names[class_index], score=float(scores[n]),
+                points=to_numpy(per_instance_points[n]), confidence=to_numpy(per_instance_conf[n]),
+                pixels_per_view=pixels[n],
+            ))  # fmt: skip
+        records = scene.records
+        K_original = torch.stack([r.intrinsics_to_original(scene.intrinsics[i].cpu()) for i, r in enumerate(records)])
+        return SceneResult(
+            names=list(scene.names), records=list(records),
+            cam_from_world=to_numpy(scene.cam_from_world), intrinsics=K_original.numpy(),
+            network_intrinsics=to_numpy(scene.intrinsics),
+            points=to_numpy(flat_points), colors=to_numpy(colors), confidence=to_numpy(flat_conf),
+            instance_ids=to_numpy(flat_ids), views=to_numpy(views).astype(np.int32), instances=instances,
+            has_segmentation=self.has_segmentation, message=message, mask_threshold=mask_threshold,
+            maps=ViewMaps(records, scene.depth, scene.confidence, logits, scores),
+        )  # fmt: skip
+
+    def _instances(self, scene: _Scene, score_threshold: float, mask_threshold: float):
+        """-> ids [S, H, W] int32, logits [N, S, h, w], scores [N], query index [N], class index [N] (kept, best first)."""
+        out = scene.decoded
+        pred_logits, pred_masks = out["pred_logits"][0].float(), out["pred_masks"][0]
+        queries, labels, scores = pp.select_instances(pred_logits, pred_masks, score_threshold)
+        # Bilinear upsampling never exceeds its input's maximum, so a query with no mask pixel above the
+        # threshold cannot own any pixel: drop it before the (larger) network-resolution work.
+        active = pp.any_pixel_on(pred_masks[queries], mask_threshold)
+        queries, labels, scores = queries[active], labels[active], scores[active]
+        logits = pred_masks[queries].float()
+        H, W = scene.depth.shape[-2:]
+        ids = pp.assign_network_pixels(logits, scores, (H, W), mask_threshold)
+        ids = torch.where(scene.content, ids, torch.zeros_like(ids))
+        ids, kept = pp.drop_empty_instances(ids, int(scores.numel()))
+        return ids, logits[kept], scores[kept], queries[kept], labels[kept]
+
+    def segment(self, clicks: Sequence[Click], mask_threshold: float = 0.5) -> PromptResult:
+        """Answer one prompt: clicks (frame, x, y, positive) in original pixels -> PromptResult."""
+        return self.segment_prompts([clicks], mask_threshold)[0]
+
+    def segment_prompts(self, prompts: Sequence[Sequence[Click]], mask_threshold: float = 0.5) -> list[PromptResult]:
+        """Answer several prompts at once (each is decoded independently of the others, see SegVGGT.decode)."""
+        _check_threshold("mask_threshold", mask_threshold, open_interval=True)
+        scene = self._require_scene()
+        if not self.has_segmentation:
+            raise InferenceError(f"cannot answer click prompts with {self.loaded.source}: {GEOMETRY_ONLY_MESSAGE}")
+        if not prompts:
+            return []
+        network = [clicks_to_network(list(p), scene.records, scene.names) for p in prompts]
+        with torch.no_grad(), self._autocast():
+            out = self.model.decode(scene.encoded, [network])
+        H, W = scene.depth.shape[-2:]
+        masks = out["prompt_masks"][0].float()  # [R, S, h, w]
+        scores = out["prompt_scores"][0].float().sigmoid()
+        results = []
+        threshold = float(np.log(mask_threshold / (1 - mask_threshold)))
+        for r, clicks in enumerate(prompts):  # per prompt (R is small); pixel work is vectorised inside
+            on = torch.zeros_like(scene.valid)
+            for s0, s1 in pp.frame_chunks(len(scene.names), H * W):
+                up = torch.nn.functional.interpolate(masks[r, s0:s1, None], size=(H, W), mode="bilinear", align_corners=False)
+                on[s0:s1] = up[:, 0] > threshold
+            on &= scene.content
+            results.append(PromptResult(
+                clicks=[tuple(c) for c in clicks], network_clicks=network[r], score=float(scores[r]),
+                mask_logits=masks[r], points=to_numpy(scene.points[on & scene.valid]),
+                pixels_per_view=to_numpy(on.flatten(1).sum(1)), mask_threshold=mask_threshold,
+                records=list(scene.records),
+            ))  # fmt: skip
+        return results
+
+
+def load_error_types() -> tuple[type[Exception], ...]:
+    """The exceptions that carry a user-facing one-line message (for tools to catch)."""
+    from segvggt.backbone import CheckpointError
+
+    return (DataError, CheckpointError, InferenceError)

@@ -1,0 +1,1 @@
+"""Training: the LightningModule, objective, optimiser and run orchestration (Lightning only here)."""

@@ -1,0 +1,64 @@
+"""Run SegVGGT on your own photos: cameras, depth, point clouds and 3D instances in one folder.
+
+    python tools/infer.py --images photos/ --checkpoint last.ckpt --out results/room
+    python tools/infer.py --images photos/ --checkpoint model.safetensors --out results/room \
+        --prompt "0,812,455,+" --prompt "2,100,300,+;2,140,320,-"
+
+--checkpoint: a SegVGGT Lightning .ckpt, weights written by `segvggt.inference.export_weights`
+(.safetensors) or the official VGGT model.pt (geometry only: no instances, no prompts).
+--prompt: one prompt per flag; clicks 'frame,x,y,+|-' separated by ';', x/y in pixels of the original
+photo number `frame` (0-based, in file-name order after --max-frames).
+Outputs (see segvggt/inference/writers.py): cameras.json, depth/, masks/, instances.json, scene.ply,
+instances.ply, preview.png, prompts/<k>/. OUT is created only when everything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", required=True, help="folder of photos of one scene (at least 2)")
+    parser.add_argument("--checkpoint", required=True, help=".ckpt, exported .safetensors or official VGGT model.pt")
+    parser.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    parser.add_argument("--prompt", action="append", default=[], metavar="'f,x,y,+[;f,x,y,-...]'",
+                        help="click prompt in original photo pixels; repeat for several objects")
+    parser.add_argument("--max-frames", type=int, default=None, help="use at most N photos, evenly spaced")
+    parser.add_argument("--conf-percentile", type=float, default=25.0,
+                        help="drop points below this percentile of depth confidence from the PLY files (default 25)")
+    parser.add_argument("--score-threshold", type=float, default=0.5, help="keep instances scoring at least this")
+    parser.add_argument("--mask-threshold", type=float, default=0.5, help="mask probability that counts as inside")
+    parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT when the new results are complete")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    from segvggt.inference.pipeline import InferenceOptions, run_inference
+    from segvggt.inference.predictor import load_error_types
+
+    options = InferenceOptions(
+        max_frames=args.max_frames, conf_percentile=args.conf_percentile, score_threshold=args.score_threshold,
+        mask_threshold=args.mask_threshold, device=args.device, overwrite=args.overwrite, progress=not args.quiet,
+    )  # fmt: skip
+    try:
+        summary = run_inference(args.images, args.checkpoint, args.out, args.prompt, options)
+    except load_error_types() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{summary.out}: {summary.num_views} views, {summary.num_points} points, {summary.message}"
+          + (f", {summary.num_prompts} prompt(s)" if summary.num_prompts else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
