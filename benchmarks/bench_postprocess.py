@@ -7,7 +7,7 @@ per-instance point grouping (segment_all) AND every per-view map at the original
 confidence, instance ids). Worst case: score_threshold 0 keeps all Q = 100 queries. Photos are synthetic
 PNGs at twice the network size, so resampling to the original size is included.
 
-Model: 8 aggregator layers, width 64, conv patch embed, Q = 100, 112 x 84 network images, random weights.
+Model: 24 aggregator layers (VGGT-1B's depth, so the DPT taps sit where they do there), width 64, conv patch embed, Q = 100, 112 x 84 network images, random weights.
 
     python benchmarks/bench_postprocess.py [--device cpu|cuda] [--frames 8 16 32] [--repeats 3]
 """
@@ -33,7 +33,7 @@ from segvggt.segmentation.segvggt import build_segvggt  # noqa: E402
 IMAGE_SIZE = 112
 
 
-def small_config(width: int = 64, depth: int = 8) -> dict:
+def small_config(width: int = 64, depth: int = 24) -> dict:
     taps = [1, depth // 2 - 1, depth // 2 + 1, depth - 1]
     return {
         "vggt": {"embed_dim": width, "img_size": IMAGE_SIZE, "patch_size": 14, "enable_track": False},

@@ -7,6 +7,8 @@ Model: a 24-layer VGGT-like backbone (conv patch embed, small width), Q = 100 ob
 small image size. Time = best of --repeats interleaved forward passes under no_grad in eval mode. Peak memory:
 torch.cuda.max_memory_allocated on GPU; on CPU the peak of the running sum of the allocations and frees that
 torch's profiler records (profile_memory=True), both relative to what is allocated before the call.
+Also printed: the FLOP ratio (torch FlopCounterMode), which does not depend on machine load - CPU wall
+times on a shared machine are noisy.
 
     python benchmarks/bench_segvggt.py [--device cuda|cpu] [--frames 4 8 16] [--size 112] [--repeats 5]
 """
@@ -77,6 +79,16 @@ def peak_memory(fn: Callable[[], object], device: torch.device) -> int:
     return peak
 
 
+def count_flops(fn: Callable[[], object]) -> int:
+    """Matmul / conv / attention FLOPs of fn() (torch's FlopCounterMode): a load-independent cost measure."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    # Grad mode on: FlopCounterMode's module tracker fails on parameters under no_grad (torch 2.13).
+    with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
 def train_step(model, images: torch.Tensor, frame_mass: bool) -> Callable[[], None]:
     def step() -> None:
         out = model(images, return_frame_mass=frame_mass)
@@ -97,7 +109,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=128, help="aggregator width C")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--query-dim", type=int, default=None, help="Dq; default C/4 (as 256 for VGGT-1B)")
-    parser.add_argument("--mask-dim", type=int, default=None, help="D; default C/4 (as 256 for VGGT-1B)")
+    parser.add_argument("--mask-dim", type=int, default=None, help="D; default C/8 (as the default 128 for VGGT-1B)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if args.size % 14:
@@ -107,13 +119,13 @@ def main() -> None:
     query_dim = args.query_dim or args.width // 4
     torch.manual_seed(0)
     model = build_segvggt(small_backbone_config(args.width), num_queries=args.queries, num_classes=18,
-                          lora_rank=0, mask_dim=args.mask_dim or args.width // 4, query_dim=query_dim,
+                          lora_rank=0, mask_dim=args.mask_dim or args.width // 8, query_dim=query_dim,
                           query_heads=max(1, query_dim // 32)).to(device)
     vggt = model.vggt
     print(f"device {device}, C={args.width}, 24 layers, Q={args.queries}, L={model.num_query_layers} query blocks, "
           f"query dim {model.query_dim}, D={model.config.mask_dim}, images {args.size}x{args.size}")
     print(f"{'S':>3} {'vggt ms':>9} {'segvggt ms':>10} {'time ratio':>10} {'aggr ms':>8} {'sem.DPT ms':>10} "
-          f"{'decode ms':>9} {'ratio w/o sem.DPT':>17} "
+          f"{'decode ms':>9} {'ratio w/o sem.DPT':>17} {'FLOP ratio':>10} "
           f"{'peak fwd no-mass/mass MB':>25} {'ratio':>6} {'peak train no-mass/mass MB':>27} {'ratio':>6}")
     for frames in args.frames:
         images = torch.rand(1, frames, 3, args.size, args.size, device=device)
@@ -132,6 +144,7 @@ def main() -> None:
                 device,
                 args.repeats,
             )
+            flops_ratio = count_flops(lambda: model(images)) / count_flops(lambda: vggt(images))
             del encoded, tokens
             fwd_plain = peak_memory(lambda: model(images, return_frame_mass=False), device)
             fwd_mass = peak_memory(lambda: model(images, return_frame_mass=True), device)
@@ -141,7 +154,7 @@ def main() -> None:
         train_mass = peak_memory(train_step(model, images, True), device)
         mb = 2**20
         print(f"{frames:>3} {t_vggt * 1e3:>9.1f} {t_seg * 1e3:>10.1f} {t_seg / t_vggt:>10.3f} {t_agg * 1e3:>8.1f} "
-              f"{t_sem * 1e3:>10.1f} {t_decode * 1e3:>9.1f} {(t_seg - t_sem) / t_vggt:>17.3f} "
+              f"{t_sem * 1e3:>10.1f} {t_decode * 1e3:>9.1f} {(t_seg - t_sem) / t_vggt:>17.3f} {flops_ratio:>10.3f} "
               f"{f'{fwd_plain / mb:.1f} / {fwd_mass / mb:.1f}':>25} {fwd_mass / fwd_plain:>6.3f} "
               f"{f'{train_plain / mb:.1f} / {train_mass / mb:.1f}':>27} {train_mass / train_plain:>6.3f}")
 

@@ -94,11 +94,13 @@ def experiment_config(name_or_path: str, overrides: list[str] | tuple[str, ...] 
 
 def run_tool(main) -> None:
     """Run `main()`; clear problems become one line on stderr and exit status 2."""
+    from segvggt.backbone.checkpoint import CheckpointError
+    from segvggt.config_utils import ConfigError
     from segvggt.data.errors import DataError
 
     try:
         code = main()
-    except (ToolError, DataError) as err:
+    except (ToolError, DataError, CheckpointError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -27,6 +27,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_inputs(cfg) -> None:
+    """Fail in one line, before building a 1B-parameter model, when a file the run needs is missing."""
+    if cfg.pretrained and not Path(cfg.pretrained).is_file():
+        raise ToolError(
+            f"pre-trained checkpoint {cfg.pretrained} not found: download the official VGGT-1B model.pt (or "
+            "model.safetensors) there, pass --set pretrained=PATH, or train from scratch with "
+            "--set pretrained=null geometry_supervision=gt"
+        )
+    if cfg.data.benchmark != "synthetic" and not (Path(cfg.data.root) / "splits").is_dir():
+        tool = "prepare_scannetpp.py" if cfg.data.benchmark == "scannetpp" else "prepare_scannet.py"
+        raise ToolError(
+            f"no prepared {cfg.data.benchmark} data in {cfg.data.root}: run tools/{tool} --out {cfg.data.root} "
+            "first, or point --set data.root=DIR at prepared scenes"
+        )
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from segvggt.training.run import prepare_run_dir, train
@@ -40,6 +56,7 @@ def main(argv=None) -> int:
         cfg, cfg_dict = experiment_config(str(saved), args.overrides)
     else:
         cfg, cfg_dict = experiment_config(args.config, args.overrides)
+    check_inputs(cfg)
     run_dir = Path(args.out or f"runs/{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     prepare_run_dir(run_dir, cfg_dict, resume=args.resume)
     metrics = train(cfg, cfg_dict, run_dir, resume=args.resume, final_eval=not args.no_final_eval)

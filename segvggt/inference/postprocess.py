@@ -5,6 +5,9 @@ M points. No Python loop runs over instances or pixels; loops run over chunks of
 
 Instance assignment (one label per pixel): among the kept instances whose mask probability exceeds
 `mask_threshold` at the pixel, the one with the largest score x mask probability wins; 0 = no instance.
+It is decided at mask resolution (h x w, where the masks are predicted) for the point cloud, which takes
+each network pixel's mask pixel; the maps at the original photo size apply the same rule to bilinearly
+resampled logits (resample.py), so their borders are smooth.
 """
 
 from __future__ import annotations
@@ -28,33 +31,41 @@ def cameras_from_pose_encoding(pose_enc: Tensor, image_size_hw: tuple[int, int])
     return extrinsics[0], intrinsics[0]
 
 
-def instance_scores(pred_logits: Tensor, pred_masks: Tensor) -> tuple[Tensor, Tensor]:
-    """Mask2Former's score, vectorised over queries.
+def instance_scores(pred_logits: Tensor, pred_masks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Mask2Former's score, vectorised over queries, plus each query's largest mask logit.
 
-    pred_logits [Q, K+1], pred_masks [Q, S, h, w] logits -> (class index [Q] in [0, K), score [Q] in [0, 1]) where
-    score = max class probability (no object excluded) x mean sigmoid over the pixels whose logit > 0.
-    Frames are visited in chunks so the temporaries stay at Q x chunk x h x w.
+    pred_logits [Q, K+1], pred_masks [Q, S, h, w] logits -> (class index [Q] in [0, K), score [Q] in [0, 1],
+    max logit [Q]) where score = max class probability (no object excluded) x mean sigmoid over the pixels
+    whose logit > 0. Frames are visited in chunks so the temporaries stay at Q x chunk x h x w.
     """
     class_prob, labels = pred_logits.float().softmax(-1)[:, :-1].max(-1)
     Q, S = pred_masks.shape[:2]
     inside = torch.zeros(Q, device=pred_masks.device)
     count = torch.zeros(Q, device=pred_masks.device)
-    for s0, s1 in frame_chunks(S, Q * pred_masks[0, 0].numel()):
+    top = torch.full((Q,), float("-inf"), device=pred_masks.device)
+    for s0, s1 in frame_chunks(S, Q * pred_masks.shape[-2] * pred_masks.shape[-1]):
         logits = pred_masks[:, s0:s1].float().flatten(1)
         on = logits > 0
-        inside += torch.where(on, logits.sigmoid(), torch.zeros_like(logits)).sum(1)
+        inside += logits.sigmoid().mul_(on).sum(1)
         count += on.sum(1)
-    return labels, class_prob * inside / (count + 1e-6)
+        top = torch.maximum(top, logits.max(1).values)
+    return labels, class_prob * inside / (count + 1e-6), top
 
 
-def select_instances(pred_logits: Tensor, pred_masks: Tensor, score_threshold: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Queries whose score >= score_threshold, best first.
+def select_instances(
+    pred_logits: Tensor, pred_masks: Tensor, score_threshold: float, mask_threshold: float | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Queries whose score >= score_threshold, best first; with `mask_threshold`, also only queries with some
+    mask pixel above it (bilinear upsampling never exceeds its input's maximum, so others own no pixel).
 
     pred_logits [Q, K+1], pred_masks [Q, S, h, w] -> (query index [N], class index [N], score [N]).
     """
-    labels, scores = instance_scores(pred_logits, pred_masks)
+    labels, scores, top = instance_scores(pred_logits, pred_masks)
     order = torch.argsort(scores, descending=True, stable=True)
-    order = order[scores[order] >= score_threshold]
+    keep = scores[order] >= score_threshold
+    if mask_threshold is not None:
+        keep &= top[order] > math.log(mask_threshold / (1.0 - mask_threshold))
+    order = order[keep]
     return order, labels[order], scores[order]
 
 
@@ -81,34 +92,25 @@ def winner_ids(mask_logits: Tensor, scores: Tensor, mask_threshold: float) -> Te
     return (index.to(torch.int32) + 1).masked_fill_(best < 0, 0)
 
 
-def any_pixel_on(mask_logits: Tensor, mask_threshold: float) -> Tensor:
-    """mask_logits [N, S, h, w] -> [N] bool: some pixel's probability exceeds mask_threshold (chunked over frames)."""
-    N, S = mask_logits.shape[:2]
-    threshold = math.log(mask_threshold / (1.0 - mask_threshold))
-    on = torch.zeros(N, dtype=torch.bool, device=mask_logits.device)
-    for s0, s1 in frame_chunks(S, N * mask_logits[0, 0].numel()):
-        on |= (mask_logits[:, s0:s1] > threshold).flatten(1).any(1)
-    return on
-
-
-def assign_network_pixels(
-    mask_logits: Tensor, scores: Tensor, image_size_hw: tuple[int, int], mask_threshold: float
-) -> Tensor:
-    """mask_logits [N, S, h, w], scores [N] -> ids [S, H, W] int32 at network resolution.
-
-    Logits are upsampled bilinearly (align_corners=False, the pixel-centre convention) a chunk of frames
-    at a time.
-    """
-    N, S = mask_logits.shape[:2]
-    H, W = image_size_hw
-    out = torch.zeros(S, H, W, dtype=torch.int32, device=mask_logits.device)
+def assign_mask_pixels(mask_logits: Tensor, scores: Tensor, mask_threshold: float) -> Tensor:
+    """mask_logits [N, S, h, w], scores [N] -> ids [S, h, w] int32 at mask resolution, a chunk of frames at a time."""
+    N, S, h, w = mask_logits.shape
+    out = torch.zeros(S, h, w, dtype=torch.int32, device=mask_logits.device)
     if N == 0:
         return out
-    for s0, s1 in frame_chunks(S, N * H * W):
-        chunk = mask_logits[:, s0:s1].float()
-        up = F.interpolate(chunk.flatten(0, 1)[:, None], size=(H, W), mode="bilinear", align_corners=False)
-        out[s0:s1] = winner_ids(up.view(N, s1 - s0, H, W), scores, mask_threshold)
+    for s0, s1 in frame_chunks(S, N * h * w):
+        out[s0:s1] = winner_ids(mask_logits[:, s0:s1], scores, mask_threshold)
     return out
+
+
+def mask_to_network(ids: Tensor, image_size_hw: tuple[int, int]) -> Tensor:
+    """ids [S, h, w] -> [S, H, W]: every network pixel takes the mask pixel that contains its centre
+    (floor((row + 0.5) h / H), the project's pixel-centre convention; row // 2 for h = H / 2)."""
+    S, h, w = ids.shape
+    H, W = image_size_hw
+    rows = ((2 * torch.arange(H, device=ids.device) + 1) * h) // (2 * H)
+    cols = ((2 * torch.arange(W, device=ids.device) + 1) * w) // (2 * W)
+    return ids[:, rows][:, :, cols]
 
 
 def drop_empty_instances(ids: Tensor, num_instances: int) -> tuple[Tensor, Tensor]:

@@ -224,14 +224,10 @@ class Predictor:
         """-> ids [S, H, W] int32, logits [N, S, h, w], scores [N], query index [N], class index [N] (kept, best first)."""
         out = scene.decoded
         pred_logits, pred_masks = out["pred_logits"][0].float(), out["pred_masks"][0]
-        queries, labels, scores = pp.select_instances(pred_logits, pred_masks, score_threshold)
-        # Bilinear upsampling never exceeds its input's maximum, so a query with no mask pixel above the
-        # threshold cannot own any pixel: drop it before the (larger) network-resolution work.
-        active = pp.any_pixel_on(pred_masks[queries], mask_threshold)
-        queries, labels, scores = queries[active], labels[active], scores[active]
+        queries, labels, scores = pp.select_instances(pred_logits, pred_masks, score_threshold, mask_threshold)
         logits = pred_masks[queries].float()
         H, W = scene.depth.shape[-2:]
-        ids = pp.assign_network_pixels(logits, scores, (H, W), mask_threshold)
+        ids = pp.mask_to_network(pp.assign_mask_pixels(logits, scores, mask_threshold), (H, W))
         ids = torch.where(scene.content, ids, torch.zeros_like(ids))
         ids, kept = pp.drop_empty_instances(ids, int(scores.numel()))
         return ids, logits[kept], scores[kept], queries[kept], labels[kept]

@@ -63,6 +63,15 @@ def _global_count(count: int, device: torch.device) -> float:
     return max(float(num), 1.0)
 
 
+def _global_mean(value: Tensor) -> Tensor:
+    """Mean of a (detached) scalar over ranks; the value itself without torch.distributed."""
+    value = value.detach().float().clone()
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(value)
+        value = value / dist.get_world_size()
+    return value.clamp_min(1e-12)
+
+
 class SetCriterion(nn.Module):
     """Hungarian matching + class / mask / FADA / prompt losses (see module doc for the keys)."""
 
@@ -125,7 +134,10 @@ class SetCriterion(nn.Module):
             target_classes[b, q_idx.to(pred_logits.device)] = labels.to(pred_logits.device)
         class_weight = torch.ones(K1, device=pred_logits.device)
         class_weight[-1] = self.cfg.no_object_weight
-        return F.cross_entropy(pred_logits.float().transpose(1, 2), target_classes, weight=class_weight)
+        total = F.cross_entropy(pred_logits.float().transpose(1, 2), target_classes, weight=class_weight, reduction="sum")
+        # The weighted mean's normaliser is averaged over ranks (like num_masks), so DDP's averaged
+        # gradient equals the one of a single process holding every rank's scenes.
+        return total / _global_mean(class_weight[target_classes].sum())
 
     def loss_masks(
         self,

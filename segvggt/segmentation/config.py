@@ -29,7 +29,8 @@ class ModelConfig:
         query_heads: attention heads of the query blocks (must divide query_dim).
         query_mlp_ratio: hidden width of the query-block MLP relative to query_dim.
         mask_dim: D, channels of the per-pixel instance features (= the feature width of the semantic
-            DPT head, whose feature_only output has that many channels).
+            DPT head, whose feature_only output has that many channels). 128 as VGGT's own feature-only DPT
+            (track head); the semantic head's cost grows ~D^2 (256 costs ~3x more, benchmarks/bench_segvggt.py).
         frame_mass_chunk: frames per chunk in the frame-attention-mass computation (bounds the memory
             of the per-frame score blocks to chunk * P' * Q * heads).
         lora_rank: LoRA rank on the frame/global attention projections; 0 = no LoRA.
@@ -51,7 +52,7 @@ class ModelConfig:
     query_dim: int | None = None
     query_heads: int = 8
     query_mlp_ratio: float = 4.0
-    mask_dim: int = 256
+    mask_dim: int = 128
     frame_mass_chunk: int = 4
     lora_rank: int = 32
     lora_alpha: float | None = None

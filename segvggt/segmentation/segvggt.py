@@ -101,6 +101,7 @@ class SegVGGT(nn.Module):
 
             attach_lora(self, config.lora_rank, config.lora_alpha, config.lora_dropout)
         self.apply_trainability()
+        logger.debug("SegVGGT: query blocks after layers %s, Dq=%d, D=%d", self.query_layers, dim, config.mask_dim)
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> "SegVGGT":
@@ -231,6 +232,6 @@ def build_segvggt(backbone_cfg: dict | None = None, **options: Any) -> SegVGGT:
 
     backbone_cfg: nested VGGT config dict as accepted by `segvggt.backbone.build_vggt` (None = VGGT-1B).
     options: ModelConfig fields for the segmentation part, e.g. num_queries=100, num_classes=18,
-        query_layers="all", mask_dim=256, lora_rank=32 (0 = no LoRA).
+        query_layers="all", mask_dim=128, lora_rank=32 (0 = no LoRA).
     """
     return SegVGGT(ModelConfig(backbone=backbone_cfg, **options))

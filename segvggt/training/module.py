@@ -28,6 +28,11 @@ class SegVGGTModule(L.LightningModule):
         self.cfg = experiment_from_dict(config)
         self.model = SegVGGT.from_config(self.cfg.model)
         self.criterion = SetCriterion(self.cfg.loss)
+        point_head = getattr(self.model.vggt, "point_head", None)
+        if point_head is not None:
+            # No loss supervises the point head (VGGT's default objective drops it too); frozen, it
+            # keeps its pre-trained values and DDP needs no unused-parameter search.
+            point_head.requires_grad_(False)
         self._teacher = None  # not a registered submodule: never trained, never saved in checkpoints
         if self.cfg.pretrained:
             self.model.load_vggt_checkpoint(self.cfg.pretrained)

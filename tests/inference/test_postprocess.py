@@ -36,7 +36,8 @@ def test_scores_match_the_evaluation_protocol():
 
     torch.manual_seed(0)
     logits, masks = torch.randn(7, 5), torch.randn(7, 3, 4, 6) * 3
-    labels, scores = pp.instance_scores(logits, masks)
+    labels, scores, top = pp.instance_scores(logits, masks)
+    assert top.tolist() == masks.flatten(1).max(1).values.tolist()
     ref_labels, ref_scores = instance_scores(logits, masks)
     assert labels.tolist() == ref_labels.tolist()
     torch.testing.assert_close(scores, ref_scores)
@@ -45,14 +46,20 @@ def test_scores_match_the_evaluation_protocol():
     assert (scores[queries] == kept).all() and (labels[queries] == kept_labels).all()
 
 
-def test_network_assignment_upsamples_and_drops_empty_instances():
+def test_assignment_at_mask_resolution_maps_to_network_pixels_and_drops_empty_instances():
     logits = torch.full((3, 1, 2, 2), -10.0)
     logits[0, 0, 0, :] = 10.0  # top row
     logits[2, 0, 1, :] = 10.0  # bottom row; instance 1 is empty
-    ids = pp.assign_network_pixels(logits, torch.tensor([0.9, 0.8, 0.7]), (4, 4), 0.5)
+    masks = pp.assign_mask_pixels(logits, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+    assert masks[0].tolist() == [[1, 1], [3, 3]]
+    queries, _, _ = pp.select_instances(torch.zeros(3, 2), logits, 0.0, mask_threshold=0.5)
+    assert sorted(queries.tolist()) == [0, 2]  # query 1 has no pixel above the threshold
+    ids = pp.mask_to_network(masks, (4, 4))  # network pixel (row, col) reads mask pixel (row // 2, col // 2)
     assert ids[0].tolist() == [[1] * 4, [1] * 4, [3] * 4, [3] * 4]
     renumbered, kept = pp.drop_empty_instances(ids, 3)
     assert kept.tolist() == [0, 2] and renumbered[0, 3].tolist() == [2] * 4
+    odd = pp.mask_to_network(torch.arange(3, dtype=torch.int32).view(1, 1, 3), (1, 7))  # w / W = 3 / 7
+    assert odd[0, 0].tolist() == [0, 0, 1, 1, 1, 2, 2]  # floor((2 col + 1) * 3 / 14)
 
 
 def test_grouping_boxes_and_counts():

@@ -39,6 +39,9 @@ def test_without_prompts_r_is_zero_and_frame_mass_follows_training_mode(make_mod
         out = model(images)
     assert "frame_attention_mass" not in out
     assert out["prompt_masks"].shape == (1, 0, 3, 35, 28) and out["prompt_valid"].shape == (1, 0)
+    with torch.no_grad():
+        empty = model.decode(model.encode(images), [[]])  # a scene with an empty prompt list: R = 0 too
+    assert empty["prompt_scores"].shape == (1, 0) and torch.equal(empty["pred_masks"], out["pred_masks"])
     model.train()
     with torch.no_grad():
         assert model(images)["frame_attention_mass"].shape == (6, 1, 5, 3)
