@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import time
-import tracemalloc
 
 import torch
 

@@ -15,9 +15,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 from _common import REPO, ToolError, experiment_config, run_tool
@@ -98,12 +96,10 @@ def main(argv=None) -> int:
             "frames": frames,
             "eval": dataclasses.asdict(cfg.eval),
         }
+        from segvggt.atomic import atomic_write_text
+
         out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=1, allow_nan=True)
-        os.replace(tmp, out)
+        atomic_write_text(out, json.dumps(result, indent=1, allow_nan=True))
         print(f"results written to {out}")
     return 0
 

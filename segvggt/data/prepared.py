@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from segvggt.atomic import atomic_write_text
 from segvggt.data.errors import DataError
 
 SCENE_FILE = "scene.json"
@@ -146,14 +147,7 @@ def read_split(root: str | Path, split: str) -> list[str]:
 def write_split(root: str | Path, split: str, scene_ids: list[str]) -> None:
     path = Path(root) / "splits" / f"{split}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, "".join(f"{s}\n" for s in scene_ids))
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(f"{s}\n" for s in scene_ids))
 
 
 def write_scene(
@@ -236,5 +230,5 @@ def write_scene(
         raise
     gt_dir = root / "gt_instance"
     gt_dir.mkdir(exist_ok=True)
-    _atomic_write_text(gt_dir / f"{scene_id}.txt", "".join(f"{int(v)}\n" for v in point_gt))
+    atomic_write_text(gt_dir / f"{scene_id}.txt", "".join(f"{int(v)}\n" for v in point_gt))
     return root / scene_id

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from segvggt.atomic import atomic_path
 from segvggt.data.classes import benchmark_classes
 from segvggt.data.colmap import CameraFrame, read_colmap_text, read_nerfstudio
 from segvggt.data.errors import DataError
@@ -174,10 +173,8 @@ def prepare_scannetpp_scene(scene_dir: Path, out: Path, cfg: ScanNetppPrepConfig
         colors=colors, depths=depths, instances=masks, cam_from_world=np.stack(poses), intrinsics=np.stack(Ks),
         instance_labels=instance_labels, points=mesh.vertices, superpoints=seg, point_gt=point_gt, stats=stats,
     )  # fmt: skip
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=".excluded", suffix=".npy")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, excluded)
-    os.replace(tmp, path / EXCLUDED_FILE)
+    with atomic_path(path / EXCLUDED_FILE, suffix=".npy") as tmp:
+        np.save(tmp, excluded)
     return stats
 
 

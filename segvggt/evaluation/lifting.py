@@ -184,7 +184,7 @@ def lift_masks(
 
 
 def instance_scores(pred_logits: Tensor, pred_masks: Tensor) -> tuple[Tensor, Tensor]:
-    """Mask2Former's instance score.
+    """Mask2Former's instance score (the inference post-processing's, so both agree by construction).
 
     Args:
         pred_logits: [Q, K+1] class logits (last = no object).
@@ -193,15 +193,10 @@ def instance_scores(pred_logits: Tensor, pred_masks: Tensor) -> tuple[Tensor, Te
         labels: [Q] contiguous class index in [0, K) (argmax without "no object").
         scores: [Q] max class probability x mean sigmoid over the pixels where the logit > 0.
     """
-    probs = pred_logits.float().softmax(-1)[:, :-1]
-    class_prob, labels = probs.max(-1)
-    mask_score = torch.zeros_like(class_prob)
-    for start in range(0, pred_masks.shape[0], 16):  # bounded temporaries for large S x h x w
-        logits = pred_masks[start : start + 16].flatten(1).float()
-        on = logits > 0
-        inside = torch.where(on, logits.sigmoid(), torch.zeros_like(logits)).sum(1)
-        mask_score[start : start + 16] = inside / (on.sum(1) + 1e-6)
-    return labels, class_prob * mask_score
+    from segvggt.inference.postprocess import instance_scores as scores_and_peaks
+
+    labels, scores, _ = scores_and_peaks(pred_logits, pred_masks)
+    return labels, scores
 
 
 def select_geometry(

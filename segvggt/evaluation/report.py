@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from segvggt.atomic import atomic_write_text
 from segvggt.evaluation.instance_ap import IOU_THRESHOLDS, InstanceAPResult
 
 _LINE = 64
@@ -67,22 +66,10 @@ def format_table(result: InstanceAPResult) -> str:
     return "\n".join(out)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: str | Path, result: InstanceAPResult, **extra: Any) -> Path:
     """Write `result_to_dict(result, **extra)` atomically."""
     path = Path(path)
-    _atomic_write_text(path, json.dumps(result_to_dict(result, **extra), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(result_to_dict(result, **extra), indent=2) + "\n")
     return path
 
 
@@ -93,5 +80,5 @@ def write_official_csv(path: str | Path, result: InstanceAPResult) -> Path:
         vals = (result.per_class_ap[k], result.per_class_ap50[k], result.per_class_ap25[k])
         lines.append(",".join([name, str(cid)] + [str(float(v)) for v in vals]))
     path = Path(path)
-    _atomic_write_text(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
+
+from segvggt.atomic import atomic_path
 
 
 def read_metrics_csv(paths: str | Path | list) -> dict[str, list[tuple[int, float]]]:
@@ -53,10 +53,7 @@ def plot_curves(csv_paths: str | Path | list, png_path: str | Path) -> bool:
     ax_val.set(xlabel="step", ylabel="held-out score", title="validation", ylim=(0, 1))
     ax_val.legend(loc="lower right")
     fig.tight_layout()
-    png_path = Path(png_path)
-    fd, tmp = tempfile.mkstemp(dir=png_path.parent, prefix=f".{png_path.stem}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(png_path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, png_path)
     return True

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from segvggt.atomic import atomic_path, atomic_write_text
 from segvggt.config import ExperimentConfig
 
 logger = logging.getLogger(__name__)
@@ -29,23 +28,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     half-written `last.ckpt` behind (resume then always finds a complete file)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def prepare_run_dir(run_dir: Path, cfg_dict: dict, resume: bool) -> None:
@@ -56,7 +40,7 @@ def prepare_run_dir(run_dir: Path, cfg_dict: dict, resume: bool) -> None:
 
         raise DataError(f"{run_dir} already holds a run (last.ckpt); pass --resume to continue it or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(run_dir / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
 
 
 def _precision(cfg: ExperimentConfig) -> str:
@@ -130,6 +114,6 @@ def train(
 
     metrics = evaluate_model(module.model, cfg, progress=True)
     metrics["global_step"] = int(trainer.global_step)
-    _atomic_write(run_dir / "metrics.json", json.dumps(metrics, indent=1))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=1))
     plot_curves(sorted((run_dir / "logs").glob("version_*/metrics.csv")), run_dir / "curves.png")
     return {k: v for k, v in metrics.items() if isinstance(v, float)}

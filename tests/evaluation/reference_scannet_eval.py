@@ -5,8 +5,11 @@ Mask3D, with the ScanNet PR#26 empty-array guard): a dict of GT instances per cl
 per prediction with its `matched_gt` list, each GT with its `matched_pred` list, per-instance numpy
 counts over all vertices, and the same nested loops. It works on arrays instead of files: a scene is
 `(gt_ids [M], masks [I, M], labels [I], scores [I])` plus optionally excluded vertex indices
-(ScanNet++), predictions in file-line order. Deliberately slow and plain: this is the yardstick the
-vectorised `segvggt.evaluation.instance_ap` is tested against.
+(ScanNet++), predictions in file-line order. `reference_evaluate_folder` adds the official file
+reading on top (GT and mask files parsed line by line into int64, the prediction txt split on
+single spaces, each mask file read only when its label is evaluated), for end-to-end timing.
+Deliberately slow and plain: this is the yardstick the vectorised
+`segvggt.evaluation.instance_ap` is tested against.
 
 Class-agnostic mode is expressed the way the official code would take it: the label-name table maps
 every evaluated label id to the one name "object".
@@ -18,6 +21,8 @@ tiny masks, tied scores, excluded vertices, classes without GT.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -251,6 +256,58 @@ def reference_evaluate(scenes, class_ids, class_names=None, class_agnostic=False
         matches[f"scene{s}"] = {"gt": gt2pred, "pred": pred2gt}
     aps = evaluate_matches(matches, class_labels)
     return aps, compute_averages(aps, class_labels)
+
+
+def load_ids(path):
+    """One integer per line -> int64 array, the official way (text split into lines, then numpy)."""
+    with open(path) as f:
+        return np.array(f.read().splitlines(), dtype=np.int64)
+
+
+def read_prediction_file(txt, pred_dir):
+    """(mask paths, labels, confidences) of one `<scene>.txt`, in line order (a Python 3 dict keyed
+    by absolute mask path keeps insertion order, so repeated paths collapse as in the official)."""
+    info = {}
+    root = os.path.abspath(pred_dir)
+    with open(txt) as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        parts = line.split(" ")
+        if len(parts) != 3 or os.path.isabs(parts[0]):
+            raise ValueError(f"{txt}: invalid prediction line {line!r}")
+        mask_file = os.path.abspath(os.path.join(os.path.dirname(txt), parts[0]))
+        if os.path.commonprefix([mask_file, root]) != root:
+            raise ValueError(f"{txt}: mask {mask_file} outside {root}")
+        info[mask_file] = (int(float(parts[1])), float(parts[2]))
+    return list(info), [v[0] for v in info.values()], [v[1] for v in info.values()]
+
+
+class _MaskFiles:
+    """Masks read on access (assign_instances_for_scan touches only evaluated labels)."""
+
+    def __init__(self, paths, num_points):
+        self.paths, self.num_points = paths, num_points
+
+    def __getitem__(self, k):
+        mask = load_ids(self.paths[k])
+        if len(mask) != self.num_points:
+            raise ValueError(f"wrong number of lines in {self.paths[k]}: {len(mask)} vs {self.num_points}")
+        return mask
+
+
+def reference_evaluate_folder(gt_dir, pred_dir, class_ids, class_names=None):
+    """The official script end to end: every `<scene>.txt` of `pred_dir` (sorted) with the same-named
+    GT file of `gt_dir`, files read the official way, then `reference_evaluate`'s loops."""
+    names = sorted(
+        f for f in os.listdir(pred_dir)
+        if f.endswith(".txt") and f != "semantic_instance_evaluation.txt"
+    )  # fmt: skip
+    scenes = []
+    for name in names:
+        gt_ids = load_ids(os.path.join(gt_dir, name))
+        paths, labels, scores = read_prediction_file(os.path.join(pred_dir, name), pred_dir)
+        scenes.append((gt_ids, _MaskFiles(paths, len(gt_ids)), labels, scores))
+    return reference_evaluate(scenes, class_ids, class_names)
 
 
 def random_scene(rng: np.random.Generator, class_ids, num_points=1500, num_gt=8, num_pred=14,
