@@ -33,6 +33,7 @@ import logging
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -105,10 +106,15 @@ class InstanceAPResult:
     num_scenes: int = 0
     class_agnostic: bool = False
 
+    @cached_property
+    def _class_ap(self) -> np.ndarray:
+        # reports index this per class in a loop; the mean over [K, 9] is computed once
+        return self.ap_table[:, AP_THRESHOLDS].mean(axis=1)
+
     @property
     def per_class_ap(self) -> np.ndarray:
-        """[K] mean AP over IoU 0.50..0.90."""
-        return self.ap_table[:, AP_THRESHOLDS].mean(axis=1)
+        """[K] mean AP over IoU 0.50..0.90 (a fresh array each time, like the other properties)."""
+        return self._class_ap.copy()
 
     @property
     def per_class_ap50(self) -> np.ndarray:

@@ -155,31 +155,32 @@ def _vertex_columns(
 
     Returns gt_id, gt_size, gt_class [G] (ascending id) and vertex_col [M]: the vertex's GT
     instance, G for void (label not evaluated), G + 1 for an evaluated label with id 0 (counted
-    nowhere, as in the official code). Counts ids instead of sorting them when their range is
-    small (always for label*1000+inst ids): sorting 50k ids costs more than the rest of a scene.
+    nowhere, as in the official code). When the id range is small (always for label*1000+inst
+    ids: ScanNet200 spans ~1.2M) the distinct ids come from a presence bitmap over the range
+    instead of a sort: sorting 50k ids costs more than the rest of a scene, and a 1-byte bitmap
+    reads 8x less memory than a bincount over the range.
     """
     if len(gt_ids) == 0:
         e = np.zeros(0, np.int64)
         return e, e, e, e
     lo, hi = int(gt_ids.min()), int(gt_ids.max())
     if hi - lo > 4 * len(gt_ids) + 4_000_000:
-        uniq, inverse, counts = np.unique(gt_ids, return_inverse=True, return_counts=True)
-        offset, index = None, inverse.reshape(-1)
+        uniq, index, counts = np.unique(gt_ids, return_inverse=True, return_counts=True)
+        index = index.reshape(-1)
     else:
         offset = gt_ids - lo if lo else gt_ids
-        counts = np.bincount(offset)
-        present = np.flatnonzero(counts)
-        uniq, counts = present + lo, counts[present]
+        seen = np.zeros(hi - lo + 1, bool)
+        seen[offset] = True
+        present = np.flatnonzero(seen)
+        rank = np.empty(hi - lo + 1, np.int64)  # only the present entries are ever touched
+        rank[present] = np.arange(len(present))
+        index = rank[offset]
+        uniq, counts = present + lo, np.bincount(index, minlength=len(present))
     class_u = lookup(uniq // 1000)
     is_gt = (class_u >= 0) & (uniq != 0)
     num_gt = int(is_gt.sum())
     col_u = np.where(is_gt, np.cumsum(is_gt) - 1, np.where(class_u < 0, num_gt, num_gt + 1))
-    if offset is not None:
-        table = np.empty(hi - lo + 1, np.int64)
-        table[present] = col_u
-        vertex_col = table[offset]
-    else:
-        vertex_col = col_u[index]
+    vertex_col = col_u[index]
     return uniq[is_gt], counts[is_gt].astype(np.int64), class_u[is_gt], vertex_col
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from segvggt.atomic import atomic_write_bytes
 from segvggt.data.errors import DataError
 from segvggt.evaluation.instance_ap import InstanceAPResult, SceneEval, _as_numpy, evaluate_instances
 
@@ -47,17 +47,6 @@ class ScenePrediction:
     labels: np.ndarray
     scores: np.ndarray
     mask_files: tuple[str, ...] = ()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def rle_encode(mask: np.ndarray) -> dict:
@@ -298,10 +287,10 @@ def write_submission(
             buf = np.full((len(mask), 2), ord("\n"), np.uint8)
             buf[:, 0] = ord("0") + mask
             data = buf.tobytes()
-        _atomic_write(root / rel, data)
+        atomic_write_bytes(root / rel, data)
         lines.append(f"{rel} {int(labels[k])} {float(scores[k])!r}\n")
     txt = root / f"{scene_id}.txt"
-    _atomic_write(txt, "".join(lines).encode())
+    atomic_write_bytes(txt, "".join(lines).encode())
     return txt
 
 

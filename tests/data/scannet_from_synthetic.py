@@ -22,6 +22,7 @@ Depth gets mild noise and dropout like a structured-light sensor.
 
 from __future__ import annotations
 
+import colorsys
 import io
 import json
 import struct
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from segvggt.data import primitives as prim
 from segvggt.data.classes import SYNTHETIC_NAMES
 from segvggt.data.synthetic import SyntheticSpec, make_room
 
@@ -194,6 +196,42 @@ def sens_bytes(K_color, K_depth, color_hw, depth_hw, frames) -> bytes:
     return b"".join(out)
 
 
+def furnish(rng: np.random.Generator, room, eyes: np.ndarray, count: int) -> list[np.ndarray]:
+    """Add up to `count` pieces of furniture to `room` (in place), most backed against a wall as in
+    real rooms and clear of every camera; big classes are favoured. Returns the albedo [3] per new part."""
+    names = ("bed", "sofa", "table", "desk", "cabinet", "bookshelf", "chair", "chair", "table", "box", "lamp", "plant")
+    boxes, albedo = [], []
+    for _ in range(60 * count):
+        if len(boxes) == count:
+            break
+        name = names[int(rng.integers(len(names)))]
+        item = prim.BUILDERS[prim.LABEL[name]](rng)
+        wall = int(rng.integers(4))  # the object's back (-y in its frame) faces this wall
+        yaw = (0.0, np.pi, -np.pi / 2, np.pi / 2)[wall] + rng.uniform(-0.05, 0.05)
+        half = np.abs(np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])) @ (np.array(item.footprint) / 2)
+        lo, hi = half + 0.04, room.size[:2] - half - 0.04
+        if np.any(lo >= hi):
+            continue
+        pos = rng.uniform(lo, hi)
+        if rng.random() < 0.75:  # against the wall: walls 0, 1, 2, 3 = y = 0, y = Ly, x = 0, x = Lx
+            axis = 1 if wall < 2 else 0
+            pos[axis] = (lo if wall in (0, 2) else hi)[axis]
+        if any(np.all(np.abs(pos - c) < half + h + 0.1) for c, h in boxes):
+            continue
+        if np.any(np.all(np.abs(eyes[:, :2] - pos) < half + 0.3, axis=1)):
+            continue
+        boxes.append((pos, half))
+        instance = max(room.part_instance) + 1
+        hue = prim.CLASS_HUE[item.label_id] + rng.uniform(-0.03, 0.03)
+        base = np.array(colorsys.hsv_to_rgb(hue % 1.0, rng.uniform(0.4, 0.8), rng.uniform(0.5, 0.9)))
+        for part in item.parts:
+            room.meshes.append(prim.part_mesh(part, yaw, pos))
+            room.part_label.append(item.label_id)
+            room.part_instance.append(instance)
+            albedo.append(np.clip(base * part.tone, 0, 1))
+    return albedo
+
+
 def _rigid(rng: np.random.Generator) -> np.ndarray:
     a = rng.uniform(0, 2 * np.pi)
     T = np.eye(4)
@@ -217,8 +255,12 @@ def write_scannet_layout(
     of every segGroup.
     """
     rng = np.random.default_rng([seed, 7])
-    spec = SyntheticSpec(frames=frames, min_objects=min_objects, max_objects=max_objects)
-    room, _ = make_room(rng, spec)
+    # make_room gives the shell and the camera orbit (and a few objects clear of it); `furnish` adds
+    # wall-side furniture, which make_room rarely fits, so beds, sofas and tables appear too
+    spec = SyntheticSpec(frames=frames, min_objects=0, max_objects=min_objects // 2)
+    room, eyes = make_room(rng, spec)
+    albedo_of_part = list(room.look.albedo) + furnish(rng, room, eyes, int(rng.integers(min_objects, max_objects + 1)))
+    albedo_of_part = np.stack(albedo_of_part)
     verts, faces, part = room_mesh(room, spacing)
     T = _rigid(rng)
     c2w = np.stack([np.linalg.inv(np.vstack([E, [0, 0, 0, 1]])) for E in room.cam_from_world])
@@ -227,14 +269,23 @@ def write_scannet_layout(
     K_color = calibration(COLOR_CALIB, (1296, 968), color_hw)
     K_depth = calibration(DEPTH_CALIB, (640, 480), depth_hw)
 
-    # the "reconstruction": triangles the depth camera hit in some frame, and their vertices
+    # the "reconstruction", like a TSDF fusion of the depth stream: triangles with a vertex that some
+    # depth frame observed (within 2 cm), so thin legs survive but undersides and wall backs do not
     full = raycasting_scene(verts, faces)
-    seen_faces = np.zeros(len(faces), dtype=bool)
+    observed = np.zeros(len(verts), dtype=bool)
     sensor_depth = []
     for pose in c2w:
-        t, tri = cast(full, pose, K_depth, depth_hw)
-        seen_faces[tri[tri >= 0]] = True
-        sensor_depth.append(np.where(np.isfinite(t), t, 0.0))
+        t, _ = cast(full, pose, K_depth, depth_hw)
+        z_img = np.where(np.isfinite(t), t, 0.0)
+        sensor_depth.append(z_img)
+        cam = (verts - pose[:3, 3]) @ pose[:3, :3]
+        z = np.maximum(cam[:, 2], 1e-9)
+        col = np.floor(K_depth[0, 0] * cam[:, 0] / z + K_depth[0, 2] + 0.5).astype(np.int64)
+        row = np.floor(K_depth[1, 1] * cam[:, 1] / z + K_depth[1, 2] + 0.5).astype(np.int64)
+        inside = (cam[:, 2] > 0.05) & (col >= 0) & (col < depth_hw[1]) & (row >= 0) & (row < depth_hw[0])
+        d = np.where(inside, z_img[np.clip(row, 0, depth_hw[0] - 1), np.clip(col, 0, depth_hw[1] - 1)], 0.0)
+        observed |= inside & (d > 0) & (np.abs(d - cam[:, 2]) < 0.02)
+    seen_faces = observed[faces].any(1)
     faces = faces[seen_faces]
     used = np.unique(faces)
     remap = np.full(len(verts), -1, dtype=np.int64)
@@ -280,7 +331,7 @@ def write_scannet_layout(
 
     d = raw / "scans" / scene_id
     d.mkdir(parents=True, exist_ok=True)
-    albedo = np.clip(room.look.albedo[part] * 255, 0, 255).astype(np.uint8)
+    albedo = np.clip(albedo_of_part[part] * 255, 0, 255).astype(np.uint8)
     (d / f"{scene_id}_vh_clean_2.ply").write_bytes(ply_bytes(verts, albedo, faces))
     (d / f"{scene_id}_vh_clean_2.0.010000.segs.json").write_text(json.dumps(
         {"params": {"kThresh": "0.0001", "segMinVerts": "20", "minPoints": "0", "maxPoints": "0", "thinThresh": "0",
@@ -301,7 +352,7 @@ def write_scannet_layout(
     raw_id = np.zeros(len(groups) + 1, dtype=np.int64)  # objectId + 1 -> raw id, 0 = unannotated
     raw_id[1:] = [RAW_CATEGORIES[g["label"]][0] for g in groups]
     tri_raw = raw_id[tri_obj + 1]
-    tri_rgb = room.look.albedo[part[faces[:, 0]]]
+    tri_rgb = albedo_of_part[part[faces[:, 0]]]
     inst_pngs, label_pngs, colors, depths = [], [], [], []
     for k, pose in enumerate(c2w):
         _, tri = cast(mesh, pose, K_color, color_hw)
