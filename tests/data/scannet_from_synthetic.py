@@ -36,7 +36,7 @@ from PIL import Image
 
 from segvggt.data import primitives as prim
 from segvggt.data.classes import SYNTHETIC_NAMES
-from segvggt.data.synthetic import SyntheticSpec, make_room
+from segvggt.data.synthetic import SyntheticSpec, look_at, make_room
 
 # raw_category -> (id, nyu40id, nyu40class), values of ScanNet's scannetv2-labels.combined.tsv
 RAW_CATEGORIES = {
@@ -232,6 +232,34 @@ def furnish(rng: np.random.Generator, room, eyes: np.ndarray, count: int) -> lis
     return albedo
 
 
+def scan_path(rng: np.random.Generator, room, eyes: np.ndarray) -> np.ndarray:
+    """cam_from_world [F, 3, 4] of a smooth scan: walking once round the orbit `eyes` [F, 3], the
+    operator films the objects one after another, each for a run of consecutive frames (so any
+    frame skip keeps every object), in the order of their bearing from the room centre, starting
+    with the one opposite the first eye. Objects closer than 0.8 m get the orbit's own
+    across-the-room view instead."""
+    part_instance = np.asarray(room.part_instance)
+    centres = []
+    for inst in np.unique(part_instance[part_instance > 0]):
+        v = np.concatenate([np.asarray(room.meshes[p].vertices) for p in np.nonzero(part_instance == inst)[0]])
+        centres.append((v.min(0) + v.max(0)) / 2)
+    if not centres:
+        return room.cam_from_world
+    centres, middle = np.asarray(centres), room.size[:2] / 2
+    bearing = lambda xy: np.arctan2(xy[..., 1] - middle[1], xy[..., 0] - middle[0])  # noqa: E731
+    turn = np.sign(np.sin(bearing(eyes[1]) - bearing(eyes[0]))) if len(eyes) > 1 else 1.0
+    start = bearing(eyes[0]) + np.pi
+    centres = centres[np.argsort(((bearing(centres[:, :2]) - start) * turn) % (2 * np.pi))]
+    poses = []
+    for k, eye in enumerate(eyes):
+        c = centres[k * len(centres) // len(eyes)]
+        if np.linalg.norm(c[:2] - eye[:2]) > 0.8:
+            poses.append(look_at(eye, c + rng.normal(scale=0.05, size=3)))
+        else:
+            poses.append(room.cam_from_world[k])
+    return np.stack(poses)
+
+
 def _rigid(rng: np.random.Generator) -> np.ndarray:
     a = rng.uniform(0, 2 * np.pi)
     T = np.eye(4)
@@ -261,6 +289,7 @@ def write_scannet_layout(
     room, eyes = make_room(rng, spec)
     albedo_of_part = list(room.look.albedo) + furnish(rng, room, eyes, int(rng.integers(min_objects, max_objects + 1)))
     albedo_of_part = np.stack(albedo_of_part)
+    room.cam_from_world = scan_path(rng, room, eyes)
     verts, faces, part = room_mesh(room, spacing)
     T = _rigid(rng)
     c2w = np.stack([np.linalg.inv(np.vstack([E, [0, 0, 0, 1]])) for E in room.cam_from_world])
