@@ -23,7 +23,8 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, total_steps: int):
     """(AdamW, LambdaLR stepped every optimizer step) for a model exposing `param_groups`."""
     groups = model.param_groups(cfg.lr_new, cfg.lr_pretrained, cfg.weight_decay)
     groups = [g for g in groups if g["params"]]
-    optimizer = torch.optim.AdamW(groups, betas=cfg.betas)
+    # The fused kernel is several times faster than the per-tensor loop on CPU as well as on GPU.
+    optimizer = torch.optim.AdamW(groups, betas=cfg.betas, fused=True)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, total_steps, cfg.warmup_fraction, cfg.min_lr_ratio)
     )
