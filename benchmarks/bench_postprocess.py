@@ -9,7 +9,7 @@ PNGs at twice the network size, so resampling to the original size is included.
 
 Model: 24 aggregator layers (VGGT-1B's depth, so the DPT taps sit where they do there), width 64, conv patch embed, Q = 100, 112 x 84 network images, random weights.
 
-    python benchmarks/bench_postprocess.py [--device cpu|cuda] [--frames 8 16 32] [--repeats 3]
+    python benchmarks/bench_postprocess.py [--device cpu|cuda] [--frames 8 16 32] [--repeats 3] [--width 64]
 """
 
 from __future__ import annotations
@@ -44,9 +44,11 @@ def small_config(width: int = 64, depth: int = 24) -> dict:
     }
 
 
-def small_predictor(device: str | None) -> Predictor:
+def small_predictor(device: str | None, width: int = 64) -> Predictor:
+    """The benchmark model; `width` scales the aggregator (the fixed per-layer overheads of a tiny model
+    inflate every ratio against its forward; at VGGT-1B's width 1024 the forward dominates)."""
     torch.manual_seed(0)
-    model = build_segvggt(small_config(), num_queries=100, num_classes=18, lora_rank=0, mask_dim=32).eval()
+    model = build_segvggt(small_config(width), num_queries=100, num_classes=18, lora_rank=0, mask_dim=32).eval()
     return Predictor(LoadedModel(model, "export", "scannet", IMAGE_SIZE, "crop", "random"), device)
 
 
@@ -104,9 +106,11 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--frames", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--width", type=int, default=64, help="aggregator width C (VGGT-1B: 1024)")
     args = parser.parse_args()
-    predictor = small_predictor(args.device)
-    print(f"device {predictor.device}; network {IMAGE_SIZE}x84, photos 224x168; Q = 100, all queries kept")
+    predictor = small_predictor(args.device, args.width)
+    print(f"device {predictor.device}; C = {args.width}; network {IMAGE_SIZE}x84, photos 224x168; "
+          "Q = 100, all queries kept")
     print(f"{'S':>4} {'forward s':>10} {'post s':>8} {'instances':>9} {'post/forward':>13}")
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_photos(Path(tmp), max(args.frames))

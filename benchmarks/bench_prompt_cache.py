@@ -4,7 +4,7 @@ Claim (goal): answering a click prompt with `Predictor.segment` (query decoder o
 encoding is cached by `set_images`) takes <= 0.05 x a full `model(images, prompts)` forward.
 Model: the small 24-layer configuration of bench_postprocess.py (random weights), S views of 112 x 84.
 
-    python benchmarks/bench_prompt_cache.py [--device cpu|cuda] [--frames 8 16] [--repeats 5]
+    python benchmarks/bench_prompt_cache.py [--device cpu|cuda] [--frames 8 16] [--repeats 5] [--width 64]
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--frames", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--width", type=int, default=64, help="aggregator width C (VGGT-1B: 1024)")
     args = parser.parse_args()
-    predictor = small_predictor(args.device)
+    predictor = small_predictor(args.device, args.width)
     device = predictor.device
-    print(f"device {device}; network 112x84; one prompt of two clicks")
+    print(f"device {device}; C = {args.width}; network 112x84; one prompt of two clicks")
     print(f"{'S':>4} {'full forward s':>15} {'cached click s':>15} {'click/full':>11}")
     for S in args.frames:
         torch.manual_seed(S)

@@ -246,7 +246,7 @@ class Predictor:
             return []
         network = [clicks_to_network(list(p), scene.records, scene.names) for p in prompts]
         with torch.no_grad(), self._autocast():
-            out = self.model.decode(scene.encoded, [network])
+            out = self.model.decode(scene.encoded, [network], prompts_only=True)
         H, W = scene.depth.shape[-2:]
         masks = out["prompt_masks"][0].float()  # [R, S, h, w]
         scores = out["prompt_scores"][0].float().sigmoid()

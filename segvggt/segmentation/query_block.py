@@ -60,10 +60,19 @@ class QueryBlock(nn.Module):
         self.mlp_norm = nn.LayerNorm(dim)
         self.mlp = QueryMlp(dim, int(dim * mlp_ratio))
 
+    def token_kv(self, tokens: Tensor) -> Tensor:
+        """tokens [B, S, P', C] -> keys and values [B, S*P', 2 Dq] of the cross-attention.
+
+        They do not depend on the queries, so `SegVGGT.encode` computes them once per image set
+        and every later `decode` (a new click) skips this, the largest part of a query block.
+        """
+        return self.cross_kv(self.token_norm(rearrange(tokens, "b s p c -> b (s p) c")))
+
     def forward(
         self,
         queries: Tensor,
-        tokens: Tensor,
+        kv: Tensor,
+        num_frames: int,
         self_attn_mask: Tensor | None = None,
         mass_queries: int = 0,
         mass_chunk: int = 4,
@@ -72,7 +81,8 @@ class QueryBlock(nn.Module):
 
         Args:
             queries: [B, N, Dq] (N = Q object queries, then R prompt queries).
-            tokens: [B, S, P', C] patch tokens of this layer's global block (P' = patches per view).
+            kv: [B, S*P', 2 Dq] `token_kv` of this layer's global-block patch tokens (P' per view).
+            num_frames: S.
             self_attn_mask: [N, N] bool, True = may attend (row = query, column = key); None = all pairs.
             mass_queries: compute the frame attention mass of the first `mass_queries` queries (0 = skip).
             mass_chunk: views per chunk in the mass computation.
@@ -80,10 +90,8 @@ class QueryBlock(nn.Module):
         Returns:
             queries [B, N, Dq], and frame mass [B, mass_queries, S] (rows sum to 1) or None.
         """
-        num_frames = tokens.shape[1]
         heads = self.num_heads
         q = rearrange(self.cross_q(self.cross_norm(queries)), "b n (h d) -> b h n d", h=heads)
-        kv = self.cross_kv(self.token_norm(rearrange(tokens, "b s p c -> b (s p) c")))
         k, v = rearrange(kv, "b t (two h d) -> two b h t d", two=2, h=heads)
         attended = F.scaled_dot_product_attention(q, k, v)
         queries = queries + self.cross_proj(rearrange(attended, "b h n d -> b n (h d)"))

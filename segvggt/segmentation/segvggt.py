@@ -54,6 +54,8 @@ class Encoded:
         instance_features: [B, S, D, h, w] semantic DPT head output.
         image_size: (H, W) of the input images.
         geometry: VGGT head outputs (pose_enc, pose_enc_list, depth, depth_conf, world_points, ...).
+        token_kv: L x [B, S*P', 2 Dq] keys/values of each query block's cross-attention (they do not
+            depend on the queries, so a new click reuses them).
     """
 
     query_tokens: list[Tensor]
@@ -61,6 +63,7 @@ class Encoded:
     instance_features: Tensor
     image_size: tuple[int, int]
     geometry: dict[str, Any]
+    token_kv: list[Tensor]  # L x [B, S*P', 2 Dq] cross-attention keys/values of every query block
 
     @property
     def batch_size(self) -> int:
@@ -140,15 +143,29 @@ class SegVGGT(nn.Module):
         features = self.semantic_head(tokens_list, images, patch_start_idx, self.vggt.frames_chunk_size)
         width = self.vggt.cfg.embed_dim
         query_tokens = [tokens_list[i][..., width:] for i in self.query_layers]
-        return Encoded(query_tokens, patch_start_idx, features, (images.shape[-2], images.shape[-1]), geometry)
+        token_kv = [
+            block.token_kv(tokens[:, :, patch_start_idx:]) for block, tokens in zip(self.query_blocks, query_tokens)
+        ]
+        return Encoded(
+            query_tokens, patch_start_idx, features, (images.shape[-2], images.shape[-1]), geometry, token_kv
+        )
 
-    def decode(self, encoded: Encoded, prompts: Prompts | None = None, return_frame_mass: bool = False) -> dict[str, Any]:
+    def decode(
+        self,
+        encoded: Encoded,
+        prompts: Prompts | None = None,
+        return_frame_mass: bool = False,
+        prompts_only: bool = False,
+    ) -> dict[str, Any]:
         """Query blocks and heads on an encoding; see the module docstring for the output dict.
 
         prompts: one list per scene of prompts, each a list of clicks (frame, x, y, positive) in input
             pixels; None = no prompts (R = 0). Each prompt is decoded as one extra query that sees the
             object queries and itself only, so its answer does not depend on the other prompts and the
             object-query outputs do not depend on the prompts.
+        prompts_only: answer the prompts only (interactive clicks): the object queries still run
+            through the blocks (prompts attend to them) but their masks and classes are not computed;
+            `pred_logits` / `pred_masks` are then absent from the output.
         """
         B, S = encoded.batch_size, encoded.num_frames
         H, W = encoded.image_size
@@ -166,20 +183,24 @@ class SegVGGT(nn.Module):
             attn_mask = prompt_isolation_mask(Q, R, device)
 
         masses = []
-        for block, layer_tokens in zip(self.query_blocks, encoded.query_tokens):
+        for block, layer_tokens, kv in zip(self.query_blocks, encoded.query_tokens, encoded.token_kv):
             tokens = layer_tokens[:, :, encoded.patch_start_idx :]
-            queries, mass = self._run_block(block, queries, tokens, grid_hw, clicks, attn_mask, return_frame_mass)
+            queries, mass = self._run_block(block, queries, kv, tokens, grid_hw, clicks, attn_mask, return_frame_mass)
             if mass is not None:
                 masses.append(mass)
 
-        all_masks = self.query_heads.masks(queries, encoded.instance_features)  # [B, Q+R, S, h, w]
         out: dict[str, Any] = dict(encoded.geometry)
-        out["pred_logits"] = self.query_heads.class_logits(queries[:, :Q])
-        out["pred_masks"] = all_masks[:, :Q]
+        if prompts_only:
+            prompt_masks = self.query_heads.masks(queries[:, Q:], encoded.instance_features)  # [B, R, S, h, w]
+        else:
+            all_masks = self.query_heads.masks(queries, encoded.instance_features)  # [B, Q+R, S, h, w]
+            out["pred_logits"] = self.query_heads.class_logits(queries[:, :Q])
+            out["pred_masks"] = all_masks[:, :Q]
+            prompt_masks = all_masks[:, Q:]
         out["instance_features"] = encoded.instance_features
         if return_frame_mass:
             out["frame_attention_mass"] = torch.stack(masses)
-        out.update(self._prompt_outputs(queries[:, Q:], all_masks[:, Q:], clicks))
+        out.update(self._prompt_outputs(queries[:, Q:], prompt_masks, clicks))
         return out
 
     def forward(
@@ -195,19 +216,21 @@ class SegVGGT(nn.Module):
         self,
         block: QueryBlock,
         queries: Tensor,
+        kv: Tensor,
         tokens: Tensor,
         grid_hw: tuple[int, int],
         clicks: ClickBatch | None,
         attn_mask: Tensor | None,
         return_frame_mass: bool,
     ) -> tuple[Tensor, Tensor | None]:
-        """queries [B, Q+R, Dq], tokens [B, S, P', C] -> (queries [B, Q+R, Dq], mass [B, Q, S] or None)."""
+        """queries [B, Q+R, Dq], kv [B, S*P', 2 Dq], tokens [B, S, P', C] (prompt refresh) ->
+        (queries [B, Q+R, Dq], mass [B, Q, S] or None)."""
         if clicks is not None and clicks.num_prompts > 0:
             Q = self.config.num_queries
             refreshed = queries[:, Q:] + self.prompt_encoder.refresh(tokens, grid_hw, clicks)
             queries = torch.cat([queries[:, :Q], refreshed], dim=1)
         mass_queries = self.config.num_queries if return_frame_mass else 0
-        args = (queries, tokens, attn_mask, mass_queries, self.config.frame_mass_chunk)
+        args = (queries, kv, tokens.shape[1], attn_mask, mass_queries, self.config.frame_mass_chunk)
         if self.config.checkpoint_blocks and torch.is_grad_enabled():
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)

@@ -55,7 +55,8 @@ def test_mask_logits_are_the_dot_product_of_query_embedding_and_features(make_mo
         # Recompute the final queries' embedding through the public pieces, then one pixel by hand.
         queries = model.query_embed.weight[None]
         for block, tokens in zip(model.query_blocks, enc.query_tokens):
-            queries, _ = block(queries, tokens[:, :, enc.patch_start_idx:])
+            patches = tokens[:, :, enc.patch_start_idx:]
+            queries, _ = block(queries, block.token_kv(patches), patches.shape[1])
         embed = model.query_heads.mask_embed(model.query_heads.norm(queries))
     pixel = (embed[0, 2] * enc.instance_features[0, 1, :, 7, 9]).sum()
     torch.testing.assert_close(out["pred_masks"][0, 2, 1, 7, 9], pixel)
@@ -154,3 +155,14 @@ def test_loading_the_vggt_fixture_reproduces_its_geometry(make_model, conv_fixtu
     for key in ("pose_enc", "depth", "depth_conf", "world_points", "world_points_conf"):
         torch.testing.assert_close(out[key], conv_fixture["outputs"][key], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(torch.stack(out["pose_enc_list"]), conv_fixture["outputs"]["pose_enc_list"], atol=1e-4, rtol=1e-4)
+
+
+def test_prompts_only_decode_gives_the_same_prompt_answers(make_model, conv_fixture):
+    model = make_model()
+    with torch.no_grad():
+        encoded = model.encode(conv_fixture["images"])
+        full = model.decode(encoded, PROMPTS)
+        fast = model.decode(encoded, PROMPTS, prompts_only=True)
+    assert "pred_masks" not in fast and "pred_logits" not in fast
+    for key in ("prompt_masks", "prompt_scores", "prompt_valid"):
+        torch.testing.assert_close(fast[key], full[key], atol=1e-6, rtol=1e-6)
