@@ -39,3 +39,18 @@ def test_optimizer_has_two_learning_rates(tiny_config):
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     in_groups = [id(p) for g in optimizer.param_groups for p in g["params"]]
     assert sorted(in_groups) == sorted(trainable)  # every trainable parameter exactly once
+
+
+def test_atomic_writes_leave_readable_files_and_no_temporaries(tmp_path):
+    import stat
+
+    from segvggt.atomic import atomic_path, atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "hello")
+    assert (tmp_path / "a.txt").read_text() == "hello"
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "b.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed mid-write")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]  # neither b.bin nor a temporary
