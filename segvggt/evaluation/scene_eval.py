@@ -76,6 +76,9 @@ class SceneEvaluator:
                 prompt_out = model.decode(encoded, prompts)
             model.train(was_training)
         hw = tuple(batch.images.shape[-2:])
+        # Metric states must live where the batch is: NCCL (multi-GPU DDP) cannot sync CPU tensors.
+        self.ap.to(batch.images.device)
+        self.ap_agnostic.to(batch.images.device)
         for b, scene_id in enumerate(batch.scene_ids):
             scene = self._scene(scene_id)
             self.frames[scene_id] = list(batch.frame_names[b])
