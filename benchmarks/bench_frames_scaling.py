@@ -22,30 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_postprocess import small_predictor, sync, timed  # noqa: E402
+from _measure import peak_memory  # noqa: E402
+from bench_postprocess import small_predictor, timed  # noqa: E402
 
 from segvggt.inference.memory import estimate_peak_bytes  # noqa: E402
 
 MIB = float(1 << 20)
-
-
-def peak_memory(fn, device: torch.device) -> int:
-    if device.type == "cuda":
-        sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        fn()
-        sync(device)
-        return torch.cuda.max_memory_allocated(device) - base
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from segvggt.inference.checkpoints import LoadedModel  # noqa: E402
+from _measure import sync  # noqa: E402
+
 from segvggt.inference.predictor import Predictor  # noqa: E402
 from segvggt.segmentation.segvggt import build_segvggt  # noqa: E402
 
@@ -62,11 +64,6 @@ def write_photos(folder: Path, count: int, height: int = 168, width: int = 224) 
         Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(path)
         paths.append(path)
     return paths
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def timed(fn, device: torch.device) -> float:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import torch
 
+from _measure import peak_memory, sync
+
 from segvggt.segmentation.segvggt import build_segvggt
 
 
@@ -38,11 +40,6 @@ def small_backbone_config(width: int) -> dict:
     }
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def min_times(fns: list[Callable[[], object]], device: torch.device, repeats: int) -> list[float]:
     """Best-of-`repeats` wall time of each fn, the fns interleaved so that load changes hit all alike."""
     for fn in fns:
@@ -56,27 +53,6 @@ def min_times(fns: list[Callable[[], object]], device: torch.device, repeats: in
             sync(device)
             best[i] = min(best[i], time.perf_counter() - start)
     return best
-
-
-def peak_memory(fn: Callable[[], object], device: torch.device) -> int:
-    """Peak bytes allocated during fn() above what was allocated before it."""
-    if device.type == "cuda":
-        sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        fn()
-        sync(device)
-        return torch.cuda.max_memory_allocated(device) - base
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted(prof.events(), key=lambda e: e.time_range.start)
-    current = peak = 0
-    for event in events:
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
 
 
 def count_flops(fn: Callable[[], object]) -> int:

@@ -19,6 +19,19 @@ class ToolError(Exception):
     """A user-facing problem; the tool prints the message and exits with status 2."""
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """argparse type for `WxH` image sizes, e.g. `640x480` -> (640, 480)."""
+    import argparse
+
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 640x480 (width x height), got {text!r}") from None
+    if w < 8 or h < 8:
+        raise argparse.ArgumentTypeError(f"size {text} is too small (at least 8x8)")
+    return w, h
+
+
 def resolve_config_path(name_or_path: str) -> Path:
     """`synthetic` -> configs/synthetic.yaml; a path is taken as is."""
     path = Path(name_or_path)

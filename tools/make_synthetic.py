@@ -14,16 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segvggt.data.errors import DataError  # noqa: E402
 from segvggt.data.synthetic import SyntheticSpec, generate  # noqa: E402
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--size must look like 112x84, got {text!r}") from None
-    if w < 14 or h < 14:
-        raise argparse.ArgumentTypeError(f"--size must be at least 14x14, got {text!r}")
-    return w, h
+from _common import parse_size  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-train", type=int, default=200)
     parser.add_argument("--num-val", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=_size, default=(112, 84), help="WxH, multiples of 14 avoid resizing")
+    parser.add_argument("--size", type=parse_size, default=(112, 84), help="WxH, multiples of 14 avoid resizing")
     parser.add_argument("--frames", type=int, default=10, help="frames per scene")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     args = parser.parse_args(argv)

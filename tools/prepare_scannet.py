@@ -10,16 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 640x480, got {text!r}") from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError(f"size {text} is too small")
-    return w, h
+from _common import parse_size  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,15 +34,16 @@ class FrameRecord:
     intrinsics: np.ndarray  # [3, 3] float64
 
 
-def _read_image(path: Path, what: str) -> np.ndarray:
+def read_image(path: Path, what: str, hint: str = "re-run the preparation tool for this scene") -> np.ndarray:
+    """The pixels of an image file; a missing or undecodable file is one DataError naming it."""
     if not path.is_file():
-        raise DataError(f"missing {what} image {path}; re-run the preparation tool for this scene")
+        raise DataError(f"missing {what} image {path}; {hint}")
     try:
         with Image.open(path) as im:
             im.load()
             return np.asarray(im)
     except (OSError, ValueError) as err:
-        raise DataError(f"unreadable {what} image {path} ({err}); re-run the preparation tool for this scene") from err
+        raise DataError(f"unreadable {what} image {path} ({err}); {hint}") from err
 
 
 class PreparedScene:
@@ -91,16 +92,16 @@ class PreparedScene:
 
     def color(self, i: int) -> np.ndarray:
         """[H, W, 3] uint8."""
-        img = _read_image(self.path / self.frames[i].color, "color")
+        img = read_image(self.path / self.frames[i].color, "color")
         return img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, axis=-1)
 
     def depth(self, i: int) -> np.ndarray:
         """[H, W] float32 metres, 0 = invalid."""
-        return _read_image(self.path / self.frames[i].depth, "depth").astype(np.float32) / 1000.0
+        return read_image(self.path / self.frames[i].depth, "depth").astype(np.float32) / 1000.0
 
     def instance(self, i: int) -> np.ndarray:
         """[H, W] int64 instance ids, 0 = none."""
-        return _read_image(self.path / self.frames[i].instance, "instance").astype(np.int64)
+        return read_image(self.path / self.frames[i].instance, "instance").astype(np.int64)
 
     def cam_from_world(self) -> np.ndarray:
         """[S, 3, 4] for every frame."""

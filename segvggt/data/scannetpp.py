@@ -21,18 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from segvggt.atomic import atomic_path
 from segvggt.data.classes import benchmark_classes
 from segvggt.data.colmap import CameraFrame, read_colmap_text, read_nerfstudio
 from segvggt.data.errors import DataError
 from segvggt.data.ply import read_ply
-from segvggt.data.prepared import write_scene
+from segvggt.data.prepared import read_image, write_scene
 from segvggt.data.raycast import MeshRaycaster, camera_resample, scaled_intrinsics
 from segvggt.data.scannet import prepare_many
 
 log = logging.getLogger(__name__)
+RAW_HINT = "check the ScanNet++ download of this scene"
 IGNORE = -100
 MAX_LABELS_PER_VERTEX = 3
 EXCLUDED_FILE = "excluded_vertices.npy"
@@ -103,17 +103,6 @@ def _frames(scene_dir: Path, source: str) -> tuple[list[CameraFrame], Path, Path
     raise ValueError(f"source must be iphone or dslr, not {source!r}")
 
 
-def _read_image(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"missing {what} {path}")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(im)
-    except (OSError, ValueError) as err:
-        raise DataError(f"unreadable {what} {path} ({err})") from err
-
-
 def prepare_scannetpp_scene(scene_dir: Path, out: Path, cfg: ScanNetppPrepConfig) -> dict:
     sid = scene_dir.name
     scans = scene_dir / "scans"
@@ -145,7 +134,7 @@ def prepare_scannetpp_scene(scene_dir: Path, out: Path, cfg: ScanNetppPrepConfig
         W = cfg.width
         H = cfg.height or int(round(W * fr.height / fr.width))
         K_t = scaled_intrinsics(fr.intrinsics, W / fr.width, H / fr.height)
-        img = _read_image(img_dir / Path(fr.file).name, "image")
+        img = read_image(img_dir / Path(fr.file).name, "colour", RAW_HINT)
         if img.shape[:2] != (fr.height, fr.width):  # poses written for another resolution: rescale
             K_img = scaled_intrinsics(fr.intrinsics, img.shape[1] / fr.width, img.shape[0] / fr.height)
         else:
@@ -157,7 +146,7 @@ def prepare_scannetpp_scene(scene_dir: Path, out: Path, cfg: ScanNetppPrepConfig
         depth = hit.depth
         dpath = depth_dir / f"{fr.name}.png" if depth_dir is not None else None
         if dpath is not None and dpath.is_file():
-            d = _read_image(dpath, "depth").astype(np.float32) / 1000.0
+            d = read_image(dpath, "depth", RAW_HINT).astype(np.float32) / 1000.0
             K_d = scaled_intrinsics(fr.intrinsics, d.shape[1] / fr.width, d.shape[0] / fr.height)
             depth = camera_resample(d, K_d, K_t, (H, W), order=0)
         names.append(fr.name)
