@@ -42,7 +42,12 @@ class ModelConfig:
                          patch embed (if freeze_patch_embed) and the base weights that LoRA adapts;
             "aggregator" the whole aggregator is frozen (LoRA adapters still train), heads train;
             "all"        every pre-existing parameter is frozen; only LoRA and new modules train.
-        checkpoint_blocks: gradient checkpointing of the query blocks when gradients are needed.
+        checkpoint_blocks: gradient checkpointing, when gradients are needed, of every aggregator layer,
+            of each query layer's key/value projection and of the query blocks.
+        checkpoint_heads: gradient checkpointing of the DPT heads (depth, point, semantic), one chunk of
+            frames at a time: their full-resolution maps are recomputed in the backward pass.
+        head_autocast: run the DPT heads under the enclosing autocast (bf16 convolutions; their final
+            conv and depth / confidence activations stay fp32). False = VGGT's fp32 heads.
     """
 
     backbone: dict[str, Any] | None = None
@@ -60,6 +65,8 @@ class ModelConfig:
     freeze_patch_embed: bool = True
     freeze_backbone: str = "none"
     checkpoint_blocks: bool = False
+    checkpoint_heads: bool = False
+    head_autocast: bool = False
 
     def __post_init__(self) -> None:
         if self.num_queries < 1:

@@ -1,4 +1,5 @@
-"""Point prompts: clicks -> one extra query per prompt, refreshed from the image tokens at every query block.
+"""Point prompts: clicks -> one extra query per prompt, refreshed from the image tokens at every query block
+(read through the query blocks' cached keys/values, see PromptEncoder).
 
 A prompt is a list of clicks `(frame, x, y, positive)` in input pixels (x right, y down), possibly on
 several views of the scene. `prompts` for a batch is a list with one entry per scene, each a list of prompts.
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
 from segvggt.segmentation.query_block import QueryMlp
@@ -99,7 +101,7 @@ def sample_patch_tokens(tokens: Tensor, grid_hw: tuple[int, int], clicks: ClickB
     outer centres take the border patch (same as grid_sample(align_corners=False, padding_mode="border")).
 
     Args:
-        tokens: [B, S, P', C] patch tokens (P' = h_p * w_p, row-major).
+        tokens: [B, S, P', C] per-patch vectors (P' = h_p * w_p, row-major; any width C).
         grid_hw: (h_p, w_p) patch grid.
         clicks: ClickBatch with R prompts of N clicks.
 
@@ -125,41 +127,49 @@ def sample_patch_tokens(tokens: Tensor, grid_hw: tuple[int, int], clicks: ClickB
 
 
 class PromptEncoder(nn.Module):
-    """Builds and refreshes prompt queries from the tokens under their clicks.
+    """Builds and refreshes prompt queries from the query blocks' keys/values under their clicks.
 
-    initial(tokens, clicks) = MLP(mean over clicks of (proj(norm(token at click)) + polarity embedding))
-    refresh(tokens, clicks) = mean over clicks of (proj'(norm'(token at click)) + polarity' embedding),
-    added to the prompt queries before every query block (the first included).
+    initial(kv_0, clicks) = MLP(mean over clicks of (proj(norm(kv_0 at click)) + polarity embedding))
+    refresh(kv_l, clicks) = mean over clicks of (proj'(norm'(kv_l at click)) + polarity' embedding),
+    added to the prompt queries before every query block l (the first included).
+
+    The prompts read the keys/values [B, S*P', 2 Dq] that `SegVGGT.encode` keeps for the query blocks
+    anyway (the same patch tokens, projected to 2 Dq), so no C-wide aggregator output has to be kept
+    for clicks that arrive after the encoding.
 
     Args:
-        token_dim: C; dim: Dq; patch_size: pixels per patch side.
+        dim: Dq (the keys/values are 2 Dq wide); patch_size: pixels per patch side.
     """
 
-    def __init__(self, token_dim: int, dim: int, patch_size: int) -> None:
+    def __init__(self, dim: int, patch_size: int) -> None:
         super().__init__()
         self.patch_size = patch_size
-        self.init_norm = nn.LayerNorm(token_dim)
-        self.init_proj = nn.Linear(token_dim, dim)
+        self.init_norm = nn.LayerNorm(2 * dim)
+        self.init_proj = nn.Linear(2 * dim, dim)
         self.init_polarity = nn.Embedding(2, dim)
         self.init_mlp = QueryMlp(dim, 2 * dim)
-        self.refresh_norm = nn.LayerNorm(token_dim)
-        self.refresh_proj = nn.Linear(token_dim, dim)
+        self.refresh_norm = nn.LayerNorm(2 * dim)
+        self.refresh_proj = nn.Linear(2 * dim, dim)
         self.refresh_polarity = nn.Embedding(2, dim)
 
     def _click_mean(
-        self, tokens: Tensor, grid_hw: tuple[int, int], clicks: ClickBatch, norm: nn.Module, proj: nn.Module, polarity: nn.Module
+        self, kv: Tensor, num_frames: int, grid_hw: tuple[int, int], clicks: ClickBatch,
+        norm: nn.Module, proj: nn.Module, polarity: nn.Module,
     ) -> Tensor:
-        sampled = sample_patch_tokens(tokens, grid_hw, clicks, self.patch_size)  # [B, R, N, C]
+        views = rearrange(kv, "b (s p) c -> b s p c", s=num_frames)
+        sampled = sample_patch_tokens(views, grid_hw, clicks, self.patch_size)  # [B, R, N, 2 Dq]
         per_click = proj(norm(sampled)) + polarity(clicks.positive)  # [B, R, N, Dq]
         weight = clicks.click_valid.unsqueeze(-1).to(per_click.dtype)
         return (per_click * weight).sum(dim=2) / weight.sum(dim=2).clamp(min=1)
 
-    def initial(self, tokens: Tensor, grid_hw: tuple[int, int], clicks: ClickBatch) -> Tensor:
-        """tokens: [B, S, P', C] patch tokens of the first query layer. Returns [B, R, Dq] prompt queries."""
+    def initial(self, kv: Tensor, num_frames: int, grid_hw: tuple[int, int], clicks: ClickBatch) -> Tensor:
+        """kv: [B, S*P', 2 Dq] keys/values of the first query layer. Returns [B, R, Dq] prompt queries."""
         return self.init_mlp(
-            self._click_mean(tokens, grid_hw, clicks, self.init_norm, self.init_proj, self.init_polarity)
+            self._click_mean(kv, num_frames, grid_hw, clicks, self.init_norm, self.init_proj, self.init_polarity)
         )
 
-    def refresh(self, tokens: Tensor, grid_hw: tuple[int, int], clicks: ClickBatch) -> Tensor:
-        """tokens: [B, S, P', C] patch tokens of the current query layer. Returns [B, R, Dq] to add."""
-        return self._click_mean(tokens, grid_hw, clicks, self.refresh_norm, self.refresh_proj, self.refresh_polarity)
+    def refresh(self, kv: Tensor, num_frames: int, grid_hw: tuple[int, int], clicks: ClickBatch) -> Tensor:
+        """kv: [B, S*P', 2 Dq] keys/values of the current query layer. Returns [B, R, Dq] to add."""
+        return self._click_mean(
+            kv, num_frames, grid_hw, clicks, self.refresh_norm, self.refresh_proj, self.refresh_polarity
+        )

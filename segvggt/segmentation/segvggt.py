@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +48,11 @@ NEW_MODULE_PREFIXES = ("query_embed.", "query_blocks.", "prompt_encoder.", "quer
 class Encoded:
     """The cacheable result of `SegVGGT.encode` (everything `decode` needs; no backbone code runs again).
 
+    Only what the decoder reads is kept: per query layer the cross-attention keys/values (2 Dq wide,
+    in the compute dtype), not the aggregator's [B, S, P, 2C] fp32 outputs; the prompt queries are
+    read from the same keys/values.
+
     Attributes:
-        query_tokens: L x [B, S, P, C] global-block outputs of the query layers (views into the
-            aggregator outputs, special tokens included; decode reads the patch tokens from patch_start_idx).
         patch_start_idx: index of the first patch token in P (5 for VGGT).
         instance_features: [B, S, D, h, w] semantic DPT head output.
         image_size: (H, W) of the input images.
@@ -58,12 +61,11 @@ class Encoded:
             depend on the queries, so a new click reuses them).
     """
 
-    query_tokens: list[Tensor]
     patch_start_idx: int
     instance_features: Tensor
     image_size: tuple[int, int]
     geometry: dict[str, Any]
-    token_kv: list[Tensor]  # L x [B, S*P', 2 Dq] cross-attention keys/values of every query block
+    token_kv: list[Tensor]
 
     @property
     def batch_size(self) -> int:
@@ -80,7 +82,10 @@ class SegVGGT(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.vggt = build_vggt(config.backbone, checkpoint_blocks=config.checkpoint_blocks)
+        self.vggt = build_vggt(
+            config.backbone, checkpoint_blocks=config.checkpoint_blocks, checkpoint_heads=config.checkpoint_heads,
+            head_autocast=config.head_autocast,
+        )  # fmt: skip
         vggt_cfg = self.vggt.cfg
         token_dim = vggt_cfg.embed_dim
         self.patch_size = vggt_cfg.patch_size
@@ -92,7 +97,7 @@ class SegVGGT(nn.Module):
         self.query_blocks = nn.ModuleList(
             QueryBlock(dim, token_dim, config.query_heads, config.query_mlp_ratio) for _ in self.query_layers
         )
-        self.prompt_encoder = PromptEncoder(token_dim, dim, self.patch_size)
+        self.prompt_encoder = PromptEncoder(dim, self.patch_size)
         self.query_heads = QueryHeads(dim, config.mask_dim, config.num_classes)
         # Same taps and widths as VGGT's depth head, but features only, at half resolution, D channels.
         semantic_cfg = dataclasses.replace(
@@ -131,24 +136,40 @@ class SegVGGT(nn.Module):
         return load_vggt_checkpoint(self, path_or_state_dict, allow_missing_prefixes=NEW_MODULE_PREFIXES)
 
     # ---- encode / decode ------------------------------------------------------------------------
-    def encode(self, images: Tensor) -> Encoded:
+    def encode(self, images: Tensor, heads: Collection[str] | None = None) -> Encoded:
         """Run everything that does not depend on the queries: aggregator, VGGT heads, semantic head.
 
         images: [B, S, 3, H, W] in [0, 1], H and W multiples of the patch size.
+        heads: VGGT heads to run (subset of "camera", "depth", "point"; None = all enabled). Training
+            leaves out the point head, which no loss reads.
+        Each query layer's keys/values are projected while the aggregator layer is live; besides them
+        only the layers a head reads are kept.
         """
         if images.dim() != 5 or images.shape[2] != 3:
             raise ValueError(f"images must be [B, S, 3, H, W] in [0, 1], got shape {tuple(images.shape)}")
-        tokens_list, patch_start_idx = self.vggt.aggregator(images)
-        geometry = self.vggt.run_heads(tokens_list, images, patch_start_idx)
-        features = self.semantic_head(tokens_list, images, patch_start_idx, self.vggt.frames_chunk_size)
-        width = self.vggt.cfg.embed_dim
-        query_tokens = [tokens_list[i][..., width:] for i in self.query_layers]
-        token_kv = [
-            block.token_kv(tokens[:, :, patch_start_idx:]) for block, tokens in zip(self.query_blocks, query_tokens)
-        ]
-        return Encoded(
-            query_tokens, patch_start_idx, features, (images.shape[-2], images.shape[-1]), geometry, token_kv
-        )
+        block_of = {layer: j for j, layer in enumerate(self.query_layers)}
+        token_kv: list[Tensor | None] = [None] * len(self.query_layers)
+        patch_start_idx = self.vggt.aggregator.patch_start_idx
+
+        def on_layer(i: int, global_out: Tensor) -> None:
+            if i in block_of:
+                token_kv[block_of[i]] = self._token_kv(self.query_blocks[block_of[i]], global_out[:, :, patch_start_idx:])
+
+        keep = self.vggt.head_layers(heads) | set(self.semantic_head.cfg.intermediate_layer_idx)
+        tokens_list, patch_start_idx = self.vggt.aggregator(images, keep_layers=keep, on_layer=on_layer)
+        geometry = self.vggt.run_heads(tokens_list, images, patch_start_idx, heads)
+        features = self.semantic_head(
+            tokens_list, images, patch_start_idx, self.vggt.frames_chunk_size,
+            checkpoint_chunks=self.vggt.cfg.checkpoint_heads,
+        )  # fmt: skip
+        return Encoded(patch_start_idx, features, (images.shape[-2], images.shape[-1]), geometry, token_kv)
+
+    def _token_kv(self, block: QueryBlock, patch_tokens: Tensor) -> Tensor:
+        """patch_tokens [B, S, P', C] -> [B, S*P', 2 Dq]; checkpointed with gradients on, so only the
+        (narrow) result is stored, not the normalised C-wide tokens."""
+        if self.config.checkpoint_blocks and torch.is_grad_enabled():
+            return checkpoint(block.token_kv, patch_tokens, use_reentrant=False)
+        return block.token_kv(patch_tokens)
 
     def decode(
         self,
@@ -156,6 +177,7 @@ class SegVGGT(nn.Module):
         prompts: Prompts | None = None,
         return_frame_mass: bool = False,
         prompts_only: bool = False,
+        mask_logits: bool = True,
     ) -> dict[str, Any]:
         """Query blocks and heads on an encoding; see the module docstring for the output dict.
 
@@ -166,6 +188,10 @@ class SegVGGT(nn.Module):
         prompts_only: answer the prompts only (interactive clicks): the object queries still run
             through the blocks (prompts attend to them) but their masks and classes are not computed;
             `pred_logits` / `pred_masks` are then absent from the output.
+        mask_logits: False = return the mask embeddings `pred_mask_embed` [B, Q, D] and
+            `prompt_mask_embed` [B, R, D] instead of `pred_masks` / `prompt_masks` (mask logit at a
+            pixel = embedding . instance_features there). Training evaluates them at sampled points
+            only, never materialising [B, Q, S, h, w].
         """
         B, S = encoded.batch_size, encoded.num_frames
         H, W = encoded.image_size
@@ -178,38 +204,54 @@ class SegVGGT(nn.Module):
         queries = self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)
         attn_mask = None
         if R > 0:
-            first_tokens = encoded.query_tokens[0][:, :, encoded.patch_start_idx :]
-            queries = torch.cat([queries, self.prompt_encoder.initial(first_tokens, grid_hw, clicks)], dim=1)
+            queries = torch.cat([queries, self.prompt_encoder.initial(encoded.token_kv[0], S, grid_hw, clicks)], dim=1)
             attn_mask = prompt_isolation_mask(Q, R, device)
 
         masses = []
-        for block, layer_tokens, kv in zip(self.query_blocks, encoded.query_tokens, encoded.token_kv):
-            tokens = layer_tokens[:, :, encoded.patch_start_idx :]
-            queries, mass = self._run_block(block, queries, kv, tokens, grid_hw, clicks, attn_mask, return_frame_mass)
+        for block, kv in zip(self.query_blocks, encoded.token_kv):
+            queries, mass = self._run_block(block, queries, kv, S, grid_hw, clicks, attn_mask, return_frame_mass)
             if mass is not None:
                 masses.append(mass)
 
         out: dict[str, Any] = dict(encoded.geometry)
-        if prompts_only:
-            prompt_masks = self.query_heads.masks(queries[:, Q:], encoded.instance_features)  # [B, R, S, h, w]
+        heads = self.query_heads
+        valid = clicks.prompt_valid if clicks is not None else torch.zeros(B, 0, dtype=torch.bool, device=device)
+        if not prompts_only:
+            out["pred_logits"] = heads.class_logits(queries[:, :Q])
+        if mask_logits:
+            rows = queries[:, Q:] if prompts_only else queries
+            masks = heads.masks(rows, encoded.instance_features)  # [B, (Q+)R, S, h, w]
+            if not prompts_only:
+                out["pred_masks"] = masks[:, :Q]
+            out["prompt_masks"] = masks[:, masks.shape[1] - R :] * valid[:, :, None, None, None].to(masks.dtype)
         else:
-            all_masks = self.query_heads.masks(queries, encoded.instance_features)  # [B, Q+R, S, h, w]
-            out["pred_logits"] = self.query_heads.class_logits(queries[:, :Q])
-            out["pred_masks"] = all_masks[:, :Q]
-            prompt_masks = all_masks[:, Q:]
+            embed = heads.mask_embedding(queries)  # [B, Q+R, D]
+            if not prompts_only:
+                out["pred_mask_embed"] = embed[:, :Q]
+            out["prompt_mask_embed"] = embed[:, Q:] * valid[:, :, None].to(embed.dtype)
         out["instance_features"] = encoded.instance_features
         if return_frame_mass:
             out["frame_attention_mass"] = torch.stack(masses)
-        out.update(self._prompt_outputs(queries[:, Q:], prompt_masks, clicks))
+        scores = heads.prompt_scores(queries[:, Q:]) if R > 0 else queries.new_zeros(B, 0)
+        out["prompt_scores"] = scores * valid.to(scores.dtype)
+        out["prompt_valid"] = valid
         return out
 
     def forward(
-        self, images: Tensor, prompts: Prompts | None = None, return_frame_mass: bool | None = None
+        self,
+        images: Tensor,
+        prompts: Prompts | None = None,
+        return_frame_mass: bool | None = None,
+        heads: Collection[str] | None = None,
+        mask_logits: bool = True,
     ) -> dict[str, Any]:
-        """images [B, S, 3, H, W] in [0, 1] -> output dict; frame mass defaults to `self.training`."""
+        """images [B, S, 3, H, W] in [0, 1] -> output dict; frame mass defaults to `self.training`.
+
+        heads and mask_logits: see `encode` and `decode`.
+        """
         if return_frame_mass is None:
             return_frame_mass = self.training
-        return self.decode(self.encode(images), prompts, return_frame_mass)
+        return self.decode(self.encode(images, heads), prompts, return_frame_mass, mask_logits=mask_logits)
 
     # ---- internals ------------------------------------------------------------------------------
     def _run_block(
@@ -217,37 +259,22 @@ class SegVGGT(nn.Module):
         block: QueryBlock,
         queries: Tensor,
         kv: Tensor,
-        tokens: Tensor,
+        num_frames: int,
         grid_hw: tuple[int, int],
         clicks: ClickBatch | None,
         attn_mask: Tensor | None,
         return_frame_mass: bool,
     ) -> tuple[Tensor, Tensor | None]:
-        """queries [B, Q+R, Dq], kv [B, S*P', 2 Dq], tokens [B, S, P', C] (prompt refresh) ->
-        (queries [B, Q+R, Dq], mass [B, Q, S] or None)."""
+        """queries [B, Q+R, Dq], kv [B, S*P', 2 Dq] -> (queries [B, Q+R, Dq], mass [B, Q, S] or None)."""
         if clicks is not None and clicks.num_prompts > 0:
             Q = self.config.num_queries
-            refreshed = queries[:, Q:] + self.prompt_encoder.refresh(tokens, grid_hw, clicks)
+            refreshed = queries[:, Q:] + self.prompt_encoder.refresh(kv, num_frames, grid_hw, clicks)
             queries = torch.cat([queries[:, :Q], refreshed], dim=1)
         mass_queries = self.config.num_queries if return_frame_mass else 0
-        args = (queries, kv, tokens.shape[1], attn_mask, mass_queries, self.config.frame_mass_chunk)
+        args = (queries, kv, num_frames, attn_mask, mass_queries, self.config.frame_mass_chunk)
         if self.config.checkpoint_blocks and torch.is_grad_enabled():
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
-
-    def _prompt_outputs(self, prompt_queries: Tensor, prompt_masks: Tensor, clicks: ClickBatch | None) -> dict[str, Tensor]:
-        """prompt_queries [B, R, Dq], prompt_masks [B, R, S, h, w] -> prompt_masks, prompt_scores, prompt_valid."""
-        B, R = prompt_queries.shape[:2]
-        if clicks is None:
-            valid = torch.zeros(B, 0, dtype=torch.bool, device=prompt_queries.device)
-        else:
-            valid = clicks.prompt_valid
-        scores = self.query_heads.prompt_scores(prompt_queries) if R > 0 else prompt_queries.new_zeros(B, 0)
-        return {
-            "prompt_masks": prompt_masks * valid[:, :, None, None, None].to(prompt_masks.dtype),
-            "prompt_scores": scores * valid.to(scores.dtype),
-            "prompt_valid": valid,
-        }
 
 
 def build_segvggt(backbone_cfg: dict | None = None, **options: Any) -> SegVGGT:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 
 import lightning as L
@@ -14,6 +13,7 @@ from segvggt.losses import SetCriterion
 from segvggt.segmentation.segvggt import SegVGGT
 from segvggt.training.objective import training_losses
 from segvggt.training.optim import build_optimizer
+from segvggt.training.teacher import low_precision_teacher, make_teacher
 from segvggt.types import SceneBatch
 
 logger = logging.getLogger(__name__)
@@ -30,22 +30,28 @@ class SegVGGTModule(L.LightningModule):
         self.criterion = SetCriterion(self.cfg.loss)
         point_head = getattr(self.model.vggt, "point_head", None)
         if point_head is not None:
-            # No loss supervises the point head (VGGT's default objective drops it too); frozen, it
-            # keeps its pre-trained values and DDP needs no unused-parameter search.
+            # No loss supervises the point head (VGGT's default objective drops it too): it does not run
+            # in training and stays frozen at its pre-trained values.
             point_head.requires_grad_(False)
-        self._teacher = None  # not a registered submodule: never trained, never saved in checkpoints
         if self.cfg.pretrained:
             self.model.load_vggt_checkpoint(self.cfg.pretrained)
-        if self.cfg.geometry_supervision == "teacher":
-            teacher = copy.deepcopy(self.model.vggt)
-            if hasattr(teacher, "merge_and_unload"):
-                teacher = teacher.merge_and_unload()
-            self._teacher = teacher.eval().requires_grad_(False)
+        teacher = make_teacher(self.model.vggt) if self.cfg.geometry_supervision == "teacher" else None
+        # Set through object.__setattr__ so that nn.Module does not register it: the teacher is never
+        # trained, never saved in checkpoints (it is rebuilt from `pretrained`) and invisible to DDP.
+        object.__setattr__(self, "_teacher", teacher)
         self.evaluator = SceneEvaluator(self.cfg.data, self.cfg.eval)
 
+    @property
+    def teacher(self):
+        """The frozen geometry teacher (None unless geometry_supervision is "teacher")."""
+        return self._teacher
+
     def on_fit_start(self) -> None:
-        if self._teacher is not None:
-            self._teacher.to(self.device)
+        if self._teacher is None:
+            return
+        if str(self.trainer.precision) in ("bf16-mixed", "16-mixed"):
+            low_precision_teacher(self._teacher)  # the student's forward runs under autocast too
+        self._teacher.to(self.device)
 
     def training_step(self, batch: SceneBatch, batch_idx: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.cfg.trainer.seed * 100003 + self.global_step)
