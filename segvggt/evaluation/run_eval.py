@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -23,6 +24,16 @@ def eval_data_config(cfg):
     return dataclasses.replace(
         cfg.data, val_split=cfg.eval.split, val_frame_stride=cfg.eval.frame_stride, color_jitter=0.0, random_crop=False
     )
+
+
+def inference_autocast(device: torch.device):
+    """bf16 autocast on a CUDA device that supports it (fp16 otherwise), as VGGT's inference; none on CPU.
+
+    The one precision rule of evaluation: tools/eval.py and the end of tools/train.py share it."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
 
 
 def evaluate_model(
@@ -53,6 +64,7 @@ def evaluate_model(
     aspect = data_cfg.fixed_aspect or data_cfg.val_aspect
     H, W = image_hw(data_cfg.image_size, aspect)
     submission = Path(submission_dir) if submission_dir else None
+    autocast = inference_autocast(torch.device(device) if device is not None else torch.device("cpu"))
     for index in tqdm(scenes, desc="evaluating scenes", disable=not progress):
         available = len(dataset.scene(index))
         frames = max(1, -(-available // cfg.eval.frame_stride))
@@ -62,7 +74,8 @@ def evaluate_model(
         batch = collate_scenes([sample])
         if model is not None:
             batch = batch.to(device)
-        evaluator.update(model, batch, submission_dir=submission)
+        with autocast:
+            evaluator.update(model, batch, submission_dir=submission)
     metrics = evaluator.compute()
     metrics["num_scenes"] = len(scenes)
     if return_details:

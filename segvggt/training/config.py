@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+LOGGERS = ("csv", "tensorboard", "wandb")
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,14 @@ class PromptTrainingConfig:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """What Lightning's Trainer needs; `precision: auto` = bf16-mixed on GPU, fp32 on CPU."""
+    """What Lightning's Trainer needs; `precision: auto` = bf16-mixed on GPU, fp32 on CPU.
+
+    Checkpoints: `last.ckpt` (every `checkpoint_every_n_steps` and at the end), `best.ckpt` (highest
+    val/ap50, when validation runs) and the newest `keep_checkpoints` periodic ones under
+    checkpoints/ (0 = none). logger: any of LOGGERS (wandb needs the wandb package; offline with
+    WANDB_MODE=offline). extra: further Lightning Trainer arguments, passed through as given
+    (e.g. {accumulate_grad_batches: 2}); names are checked against Trainer's signature.
+    """
 
     max_steps: int = 1000
     accelerator: str = "auto"
@@ -45,3 +55,15 @@ class TrainerConfig:
     num_sanity_val_steps: int = 0
     seed: int = 0
     threads: int = 0  # torch CPU threads; 0 = leave torch's default
+    keep_checkpoints: int = 2
+    logger: tuple[str, ...] = ("csv", "tensorboard")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise ValueError(f"trainer.max_steps must be >= 1, got {self.max_steps}")
+        if self.keep_checkpoints < 0:
+            raise ValueError(f"trainer.keep_checkpoints must be >= 0 (0 = only last.ckpt and best.ckpt), got {self.keep_checkpoints}")
+        unknown = sorted(set(self.logger) - set(LOGGERS))
+        if unknown:
+            raise ValueError(f"trainer.logger: unknown logger(s) {unknown}; choose from {list(LOGGERS)}")

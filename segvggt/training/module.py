@@ -12,7 +12,7 @@ from segvggt.evaluation.scene_eval import SceneEvaluator
 from segvggt.losses import SetCriterion
 from segvggt.segmentation.segvggt import SegVGGT
 from segvggt.training.objective import training_losses
-from segvggt.training.optim import build_optimizer
+from segvggt.training.optim import build_optimizer, fused_is_compatible
 from segvggt.training.teacher import low_precision_teacher, make_teacher
 from segvggt.types import SceneBatch
 
@@ -77,5 +77,25 @@ class SegVGGTModule(L.LightningModule):
         self.log_dict({f"val/{k}": float(v) for k, v in metrics.items()}, sync_dist=False)
 
     def configure_optimizers(self):
-        optimizer, scheduler = build_optimizer(self.model, self.cfg.optim, self.cfg.trainer.max_steps)
+        fused = fused_is_compatible(self.cfg.optim.grad_clip, self._grad_scaler() is not None)
+        optimizer, scheduler = build_optimizer(self.model, self.cfg.optim, self.cfg.trainer.max_steps, fused=fused)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip by global norm. Without a gradient scaler the gradients are true gradients and are
+        clipped here directly, which keeps fused AdamW usable under bf16-mixed (Lightning's plugin
+        refuses fused optimizers whenever clipping is on); with a scaler (16-mixed) Lightning unscales
+        first and clips, and the optimizer is the non-fused one (see fused_is_compatible)."""
+        if not gradient_clip_val:
+            return
+        if self._grad_scaler() is not None:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            return
+        if gradient_clip_algorithm not in (None, "norm"):
+            raise ValueError(f"only gradient clipping by norm is supported, got {gradient_clip_algorithm!r}")
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+
+    def _grad_scaler(self):
+        trainer = self._trainer
+        return None if trainer is None else getattr(trainer.precision_plugin, "scaler", None)
