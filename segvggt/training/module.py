@@ -82,19 +82,18 @@ class SegVGGTModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        """Clip by global norm. Without a gradient scaler the gradients are true gradients and are
-        clipped here directly, which keeps fused AdamW usable under bf16-mixed (Lightning's plugin
-        refuses fused optimizers whenever clipping is on); with a scaler (16-mixed) Lightning unscales
-        first and clips, and the optimizer is the non-fused one (see fused_is_compatible)."""
+        """Clip by global norm, here rather than in Lightning's precision plugin, which refuses fused
+        optimizers whenever clipping is on. The gradients are true gradients at this point: without a
+        scaler (32-true, bf16-mixed) they never were scaled, with one (16-mixed) Lightning has unscaled
+        them already and the optimizer is the non-fused one (see fused_is_compatible). Logs the norm
+        before clipping as train/grad_norm."""
         if not gradient_clip_val:
-            return
-        if self._grad_scaler() is not None:
-            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
             return
         if gradient_clip_algorithm not in (None, "norm"):
             raise ValueError(f"only gradient clipping by norm is supported, got {gradient_clip_algorithm!r}")
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+        norm = torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+        self.log("train/grad_norm", norm.detach(), batch_size=1)
 
     def _grad_scaler(self):
         trainer = self._trainer
