@@ -42,13 +42,17 @@ class ScenePermutation:
     def __len__(self) -> int:
         return -(-self.num_scenes // self.world_size)
 
-    def __iter__(self) -> Iterator[int]:
+    def order(self, epoch: int) -> list[int]:
+        """This rank's scene indices in `epoch`."""
         if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_scenes)
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.num_scenes)
         else:
             order = np.arange(self.num_scenes)
         padded = np.resize(order, len(self) * self.world_size)  # np.resize repeats from the start
-        return iter(padded[self.rank :: self.world_size].tolist())
+        return padded[self.rank :: self.world_size].tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order(self.epoch))
 
 
 class DynamicBatchSampler:
@@ -57,6 +61,10 @@ class DynamicBatchSampler:
     Per batch: S ~ U{min_frames..max_frames}, aspect H/W ~ U(aspect_range) (or `fixed_aspect`),
     W = image_size, B = max(1, max_images_per_batch // S), so B * S <= max_images_per_batch
     whenever S <= max_images_per_batch. The last batch of an epoch may be smaller.
+
+    Epoch k is always the same list of batches, `plan(k)`. Lightning picks the epoch through
+    `set_epoch`; a resumed run instead continues the run's stream of batches where the checkpoint
+    left it (`start_at`), so it sees exactly the batches an uninterrupted run would have seen.
     """
 
     def __init__(
@@ -79,15 +87,27 @@ class DynamicBatchSampler:
         self.cap, self.image_size = max_images_per_batch, image_size
         self.aspect_range, self.fixed_aspect = (float(aspect_range[0]), float(aspect_range[1])), fixed_aspect
         self.train, self.drop_last = train, drop_last
+        self._cursor: tuple[int, int] | None = None  # (epoch, batch) of the next batch after start_at
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 
-    def plan(self) -> list[list[SampleKey]]:
-        """All batches of the current epoch for this rank."""
-        seed, epoch, rank = self.sampler.seed, self.sampler.epoch, self.sampler.rank
+    def start_at(self, batches_done: int) -> None:
+        """Continue the run's stream of batches (plan(0), plan(1), ...) after `batches_done` batches;
+        from then on each iteration yields the rest of the current epoch's plan and Lightning's
+        epoch numbers no longer choose the plan."""
+        epoch = 0
+        while batches_done > 0 and batches_done >= len(self.plan(epoch)):
+            batches_done -= len(self.plan(epoch))
+            epoch += 1
+        self._cursor = (epoch, batches_done)
+
+    def plan(self, epoch: int | None = None) -> list[list[SampleKey]]:
+        """All batches of `epoch` (None = the epoch set by Lightning) for this rank."""
+        seed, rank = self.sampler.seed, self.sampler.rank
+        epoch = self.sampler.epoch if epoch is None else epoch
         shape_rng = np.random.default_rng([seed, epoch, 1])  # rank-independent on purpose
-        scenes = list(self.sampler)
+        scenes = self.sampler.order(epoch)
         batches, start = [], 0
         while start < len(scenes):
             S = int(shape_rng.integers(self.min_frames, self.max_frames + 1))
@@ -107,10 +127,17 @@ class DynamicBatchSampler:
         return batches
 
     def __iter__(self) -> Iterator[list[SampleKey]]:
-        return iter(self.plan())
+        if self._cursor is None:
+            return iter(self.plan())
+        epoch, first = self._cursor
+        self._cursor = (epoch + 1, 0)
+        return iter(self.plan(epoch)[first:])
 
     def __len__(self) -> int:
-        return len(self.plan())
+        if self._cursor is None:
+            return len(self.plan())
+        epoch, first = self._cursor
+        return len(self.plan(epoch)) - first
 
 
 def make_batch_sampler(cfg: DataConfig, num_scenes: int, *, train: bool, rank: int = 0, world_size: int = 1):

@@ -51,6 +51,18 @@ class SceneDataModule(L.LightningDataModule):
         self.cfg = cfg
         self.train_set: SceneDataset | None = None
         self.val_set: SceneDataset | None = None
+        self._resume_batches = 0
+
+    def state_dict(self) -> dict:
+        """Saved in every checkpoint: how many training batches this rank has consumed."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return {}
+        return {"train_batches_done": int(trainer.global_step) * int(trainer.accumulate_grad_batches)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """On resume: the training batches continue where the checkpoint left them."""
+        self._resume_batches = int(state_dict.get("train_batches_done", 0))
 
     def prepare_data(self) -> None:
         if self.cfg.benchmark == "synthetic":
@@ -77,9 +89,12 @@ class SceneDataModule(L.LightningDataModule):
     def _loader(self, dataset: SceneDataset, train: bool) -> DataLoader:
         rank, world_size = self._rank()
         workers = self.cfg.num_workers
+        batch_sampler = make_batch_sampler(self.cfg, len(dataset), train=train, rank=rank, world_size=world_size)
+        if train and self._resume_batches:
+            batch_sampler.start_at(self._resume_batches)
         return DataLoader(
             dataset,
-            batch_sampler=make_batch_sampler(self.cfg, len(dataset), train=train, rank=rank, world_size=world_size),
+            batch_sampler=batch_sampler,
             collate_fn=collate_scenes,
             num_workers=workers,
             worker_init_fn=_seed_worker if workers > 0 else None,
