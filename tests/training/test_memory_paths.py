@@ -1,0 +1,90 @@
+"""The memory-saving training paths give the losses of the plain paths on a fixed batch."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from segvggt.losses import SetCriterion
+from segvggt.segmentation.segvggt import SegVGGT
+from segvggt.training.objective import training_losses
+from segvggt.training.teacher import low_precision_teacher, make_teacher
+
+
+@pytest.fixture
+def fixed_batch(tiny_config):
+    from segvggt.data.datamodule import SceneDataModule
+
+    cfg, _ = tiny_config()
+    return cfg, next(iter(SceneDataModule(cfg.data).train_dataloader()))
+
+
+def _losses_and_grads(cfg, batch, supervision="gt", autocast=False, teacher=None, **model_options):
+    torch.manual_seed(0)
+    model = SegVGGT(dataclasses.replace(cfg.model, **model_options)).train()
+    criterion = SetCriterion(cfg.loss)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        losses = training_losses(model, batch, criterion, cfg.loss, cfg.prompts, supervision, teacher=teacher,
+                                 generator=torch.Generator().manual_seed(1))  # fmt: skip
+        total = criterion.weighted_sum(losses)
+    total.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return {k: float(v) for k, v in losses.items()}, grads
+
+
+def test_checkpointed_layers_heads_and_query_blocks_change_no_loss(fixed_batch):
+    cfg, batch = fixed_batch
+    plain, plain_grads = _losses_and_grads(cfg, batch, checkpoint_blocks=False, checkpoint_heads=False)
+    saved, saved_grads = _losses_and_grads(cfg, batch, checkpoint_blocks=True, checkpoint_heads=True)
+    assert plain.keys() == saved.keys() and "loss_fada" in plain and "loss_prompt_bce" in plain
+    for key in plain:
+        assert saved[key] == pytest.approx(plain[key], rel=1e-5, abs=1e-6), key
+    assert plain_grads.keys() == saved_grads.keys()
+    for name in plain_grads:
+        torch.testing.assert_close(saved_grads[name], plain_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_bf16_heads_stay_within_bf16_noise_of_fp32_heads(fixed_batch):
+    cfg, batch = fixed_batch
+    fp32, _ = _losses_and_grads(cfg, batch, autocast=True, head_autocast=False)
+    bf16, _ = _losses_and_grads(cfg, batch, autocast=True, head_autocast=True)
+    for key in fp32:
+        assert bf16[key] == pytest.approx(fp32[key], rel=0.03, abs=0.02), key
+
+
+def test_low_precision_teacher_gives_the_fp32_teachers_targets_under_autocast(fixed_batch):
+    cfg, batch = fixed_batch
+    torch.manual_seed(0)
+    student = SegVGGT(dataclasses.replace(cfg.model, lora_rank=2, backbone={
+        **cfg.model.backbone, "vggt": {**cfg.model.backbone["vggt"], "enable_point": True}}))  # fmt: skip
+    teacher = make_teacher(student.vggt)
+    assert teacher.point_head is None and not any(".lora_" in n for n, _ in teacher.named_parameters())
+    assert not any(p.requires_grad for p in teacher.parameters())
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        reference = teacher(batch.images)
+        low = low_precision_teacher(teacher)(batch.images)
+    assert teacher.aggregator.frame_blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert teacher.aggregator.frame_blocks[0].norm1.weight.dtype == torch.float32  # residual stream stays fp32
+    for key in ("pose_enc", "depth", "depth_conf"):
+        assert torch.equal(low[key], reference[key]), key
+
+
+def test_the_teacher_is_not_in_the_checkpoint(tiny_config, tmp_path):
+    from segvggt.backbone import build_vggt
+    from segvggt.training.module import SegVGGTModule
+
+    _, data = tiny_config()
+    torch.manual_seed(0)
+    pretrained = tmp_path / "model.pt"
+    torch.save(build_vggt(data["model"]["backbone"]).state_dict(), pretrained)
+    module = SegVGGTModule({**data, "pretrained": str(pretrained), "geometry_supervision": "teacher"})
+    assert module.teacher is not None
+    keys = set(module.state_dict())
+    assert keys == {f"model.{k}" for k in module.model.state_dict()}
+    assert not any("teacher" in k for k in keys)
+    # the teacher's weights are the pre-trained file's (the student's may move; the teacher never does)
+    reference = torch.load(pretrained, weights_only=True)
+    for name, value in module.teacher.state_dict().items():
+        assert torch.equal(value, reference[name]), name
