@@ -133,14 +133,20 @@ def one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    """The exception types whose message is meant for the user (imported late: --help stays fast)."""
-    from segvggt.backbone.checkpoint import CheckpointError
-    from segvggt.config_utils import ConfigError
-    from segvggt.data.errors import DataError
-    from segvggt.inference.errors import InferenceError
+_USER_ERRORS = (
+    ("segvggt.data.errors", "DataError"),
+    ("segvggt.backbone.checkpoint", "CheckpointError"),
+    ("segvggt.config_utils", "ConfigError"),
+    ("segvggt.inference.errors", "InferenceError"),
+)
 
-    return (ToolError, DataError, CheckpointError, ConfigError, InferenceError)
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exception types whose message is meant for the user. Only modules already imported are asked:
+    an error cannot be of a type whose module never loaded (and a tool that never needed torch should not
+    import it just to print a line)."""
+    found = [getattr(sys.modules[module], name) for module, name in _USER_ERRORS if module in sys.modules]
+    return (ToolError, *found)
 
 
 def tool_exit_code(main, argv: list[str] | None = None, interrupted: str = "interrupted") -> int:

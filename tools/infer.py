@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import OneLineParser, tool_exit_code  # noqa: E402
 
-INTERRUPTED = "interrupted: nothing was written (an existing --out folder is unchanged)"
+INTERRUPTED = "interrupted: no partial results were left (--out holds complete results or is as it was)"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,7 +45,9 @@ def check_out(out: Path, images: Path, photos: Sequence[Path], checkpoint: Path,
         if not out.is_dir():
             raise DataError(f"{out} exists and is not a folder; choose another --out")
         _check_replaceable(out)
-    parent = out.parent if str(out.parent) else Path(".")
+    parent = out.parent
+    if parent.exists() and not parent.is_dir():
+        raise DataError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
     if not parent.is_dir():
         raise DataError(f"{parent}: parent folder of --out does not exist; create it first")
     probe_writable(parent, f"--out {out}")
