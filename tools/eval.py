@@ -90,14 +90,16 @@ def main(argv=None) -> int:
     cfg, cfg_dict = experiment_config(args.config, overrides)
     check_inputs(args, cfg)
 
-    from segvggt.evaluation.run_eval import evaluate_model
-    from segvggt.inference.checkpoints import load_model
-    from segvggt.inference.errors import InferenceError
     from segvggt.inference.predictor import resolve_device
 
     model, device = None, "cpu"
     if args.ckpt:
         device = resolve_device(args.device)
+    from segvggt.evaluation.run_eval import evaluate_model
+    from segvggt.inference.checkpoints import load_model
+    from segvggt.inference.errors import InferenceError
+
+    if args.ckpt:
         try:
             loaded = load_model(args.ckpt)
         except (InferenceError, ValueError) as err:

@@ -104,8 +104,6 @@ def check_resume_checkpoint(path: Path, cfg_dict: dict) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from segvggt.training.run import prepare_run_dir, train
-
     if args.resume:
         if not args.out:
             raise ToolError("--resume needs --out RUN_DIR (the folder of the run to continue)")
@@ -118,6 +116,8 @@ def main(argv=None) -> int:
     check_inputs(cfg)
     run_dir = Path(args.out or f"runs/{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     check_run_dir(run_dir, args.resume, cfg_dict)
+    from segvggt.training.run import prepare_run_dir, train  # Lightning: only once the inputs are known good
+
     prepare_run_dir(run_dir, cfg_dict, resume=args.resume)
     metrics = train(cfg, cfg_dict, run_dir, resume=args.resume, final_eval=not args.no_final_eval)
     if metrics:
