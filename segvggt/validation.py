@@ -73,6 +73,17 @@ def check_creatable(folder: str | Path, what: str) -> None:
     probe_writable(ancestor, what)
 
 
+def check_really_inside(path: str | Path, folder: str | Path, folder_name: str, what: str) -> None:
+    """DataError when `path` really lies outside `folder` (a symlink leading out of it), or is something other
+    than a regular file or folder (a pipe or device would block or flood the reader). Checked before the
+    file is opened, so nothing of a refused file is read (or quoted)."""
+    target = real(path)
+    if not is_within(target, folder):
+        raise DataError(f"{what} is a link leading outside the {folder_name} {folder}; refused - copy the file into it")
+    if target.exists() and not (target.is_file() or target.is_dir()):
+        raise DataError(f"{what} is not a regular file; refused")
+
+
 def check_not_an_input(path: str | Path, what: str, inputs: Iterable[tuple[str, str | Path]]) -> None:
     """DataError when `path` is, holds or lies inside one of the `inputs` ((description, path) pairs).
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from segvggt.atomic import atomic_write_bytes
 from segvggt.data.errors import DataError
+from segvggt.validation import check_really_inside
 from segvggt.evaluation.instance_ap import (
     InstanceAPResult, SceneEval, _as_numpy, evaluate_instances, evaluation_classes,
 )  # fmt: skip
@@ -211,19 +212,6 @@ def _field(text: str, limit: int = 40) -> str:
     return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 
-def _check_inside(path: str, real_root: str, root: Path, what: str) -> None:
-    """DataError when `path` really lies outside the prediction folder (a symlink leading out of it), or
-    is something other than a regular file or folder (a pipe or device would block or flood the reader).
-    Checked before the file is opened, so nothing of a refused file is read."""
-    real_path = os.path.realpath(path)
-    if real_path != real_root and not real_path.startswith(real_root.rstrip(os.sep) + os.sep):
-        raise DataError(
-            f"{what} is a link leading outside the prediction folder {root}; refused - copy the file into the folder"
-        )
-    if os.path.exists(real_path) and not (os.path.isfile(real_path) or os.path.isdir(real_path)):
-        raise DataError(f"{what} is not a regular file; refused")
-
-
 def read_submission(pred_dir: str | Path, scene_id: str, num_points: int) -> ScenePrediction:
     """Read `<pred_dir>/<scene_id>.txt` and its masks (text 0/1 or RLE JSON, detected per file).
 
@@ -231,8 +219,7 @@ def read_submission(pred_dir: str | Path, scene_id: str, num_points: int) -> Sce
     """
     root = Path(pred_dir)
     txt = root / f"{scene_id}.txt"
-    real_root = os.path.realpath(root)
-    _check_inside(str(txt), real_root, root, f"prediction file {txt}")
+    check_really_inside(txt, root, "prediction folder", f"prediction file {txt}")
     if not txt.is_file():
         raise DataError(f"prediction file {txt} does not exist")
     try:
@@ -259,7 +246,7 @@ def read_submission(pred_dir: str | Path, scene_id: str, num_points: int) -> Sce
         mask_path = os.path.abspath(os.path.join(txt_dir, rel))
         if not mask_path.startswith(inside) and mask_path != abs_root:
             raise DataError(f"{where}: mask path {_field(rel)} points outside the prediction folder {root}")
-        _check_inside(mask_path, real_root, root, f"{where}: mask file {_field(rel)}")
+        check_really_inside(mask_path, root, "prediction folder", f"{where}: mask file {_field(rel)}")
         try:
             label = int(float(label_text))
         except (ValueError, OverflowError):

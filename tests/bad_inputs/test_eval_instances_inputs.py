@@ -73,6 +73,16 @@ def test_links_inside_the_folder_and_a_linked_folder_are_fine(case, capsys, tmp_
     assert evaluate_submission(gt_dir, linked, "scannet").ap == 1.0
 
 
+def test_gt_files_may_be_links_to_the_dataset(case, capsys, tmp_path):
+    gt_dir, pred_dir, _ = case
+    store = tmp_path / "dataset_gt"
+    store.mkdir()
+    (gt_dir / f"{SCENE}.txt").rename(store / f"{SCENE}.txt")
+    (gt_dir / f"{SCENE}.txt").symlink_to(store / f"{SCENE}.txt")  # GT is the evaluator's own data: followed
+    code, _, err = _run(capsys, gt_dir, pred_dir)
+    assert code == 0 and err.strip() == ""
+
+
 def test_unparsable_mask_is_described_not_quoted(case, capsys):
     gt_dir, pred_dir, _ = case
     (pred_dir / "pred_mask" / f"{SCENE}_000.txt").write_text("1\n" * 10 + "password=hunter2\n" + "1\n" * (M - 11))

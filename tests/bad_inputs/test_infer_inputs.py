@@ -24,7 +24,7 @@ def _refused(infer, photos, ckpt, out, *extra, device="cpu"):
     "extra, device, fragments",
     [
         ((), "tpu9", ["unknown device 'tpu9'; use cpu, cuda or cuda:N"]),
-        ((), "cuda:7" if not __import__("torch").cuda.is_available() else "cuda:99", ["cuda:"]),
+        ((), "cuda:99", ["device cuda:99", "cuda"]),  # no CUDA here, or far fewer than 100 GPUs
         (("--max-frames", "1"), "cpu", ["--max-frames 1: a scene needs at least 2 frames"]),
         (("--score-threshold", "nan"), "cpu", ["--score-threshold must lie in [0, 1], got nan"]),
         (("--conf-percentile", "inf"), "cpu", ["--conf-percentile must lie in [0, 100), got inf"]),

@@ -233,3 +233,27 @@ def test_real_ctrl_c_prints_one_line_and_exits_130(photos, tiny_ckpt, tmp_path):
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("WARNING")]
     assert len(lines) == 1 and lines[0].startswith("interrupted") and "Traceback" not in err, err
     assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; /proc and /sys cover it here")
+def test_out_in_a_read_only_folder_is_refused(infer, photos, tiny_ckpt, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        code, _, err = infer("--images", photos, "--checkpoint", tiny_ckpt, "--out", locked / "out")
+    finally:
+        locked.chmod(0o755)
+    assert code == 2
+    one_error_line(err, "cannot write in")
+    assert list(locked.iterdir()) == []
+
+
+def test_python_api_raises_the_same_typed_error(photos, tiny_ckpt):
+    from segvggt.data.errors import DataError
+    from segvggt.inference.pipeline import InferenceOptions, run_inference
+
+    before = snapshot(photos.parent)
+    with pytest.raises(DataError, match="is the photo folder"):
+        run_inference(photos, tiny_ckpt, photos, options=InferenceOptions(overwrite=True, progress=False))
+    assert snapshot(photos.parent) == before
