@@ -13,6 +13,17 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "inference"))
 from inference_fixtures import lightning_checkpoint, load_backbone_config, make_tiny, write_photos  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """The tiny model runs in ~0.1 s on one thread, but for seconds when its threads fight other jobs."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def backbone_config() -> dict:
     return load_backbone_config()

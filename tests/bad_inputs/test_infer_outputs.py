@@ -220,7 +220,7 @@ def test_real_ctrl_c_prints_one_line_and_exits_130(photos, tiny_ckpt, tmp_path):
     """)
     cmd = [sys.executable, "-c", child, "--images", str(photos), "--checkpoint", str(tiny_ckpt), "--out", str(out),
            "--quiet", "--device", "cpu"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
     while not reached.exists() and proc.poll() is None and time.monotonic() < deadline:

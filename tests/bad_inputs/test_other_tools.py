@@ -85,7 +85,7 @@ def test_unknown_option_is_one_line(capsys, name):
 
 def test_every_tool_answers_help():
     """`python tools/X.py --help` exits 0 for every tool (run as a user would, one process each)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     for name in TOOL_NAMES:
         proc = subprocess.run([sys.executable, str(TOOLS / f"{name}.py"), "--help"], capture_output=True, text=True,
                               timeout=60, env=env)  # fmt: skip
