@@ -2,7 +2,8 @@
 
 A prompt is a list of clicks `(frame, x, y, positive)` in input pixels (x right, y down), possibly on
 several views of the scene, with at least one positive click: negative clicks only say what is not the
-object, so a prompt of negatives alone names no object and is refused. `prompts` for a batch is a list with one entry per scene, each a list of prompts.
+object, so a prompt of negatives alone names no object and is refused. `prompts` for a batch is a list
+with one entry per scene, each a list of prompts.
 """
 
 from __future__ import annotations
