@@ -6,7 +6,9 @@
 
 Reports instance AP (class-aware and class-agnostic, ScanNet protocol on the scene points after
 lifting the multi-view masks), depth Abs Rel / delta<1.25, camera AUC@30 and click-prompt metrics.
-The JSON has `ap`, `ap50`, `ap25` at its top level, plus everything needed to reproduce the numbers.
+The JSON has `ap`, `ap50`, `ap25` at its top level, plus everything needed to reproduce the numbers
+(undefined metrics are `null`, never `NaN`). An empty split, or one without ground-truth instances, is
+refused rather than reported without AP. Bad input: one line on stderr, exit 2, nothing written.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import subprocess
 from pathlib import Path
 
-from _common import REPO, ToolError, experiment_config, run_tool
+from _common import REPO, OneLineParser, ToolError, experiment_config, resolve_config_path, run_tool
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="config name in configs/ or a YAML path")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--ckpt", help="SegVGGT checkpoint (.ckpt from tools/train.py or exported .safetensors)")
@@ -43,6 +46,40 @@ def _commit() -> str:
         return "unknown"
 
 
+def check_inputs(args, cfg) -> None:
+    """Everything that can be refused before a model is loaded: data, split, output paths."""
+    from segvggt.data.prepared import read_split
+    from segvggt.validation import check_fillable_folder, check_not_an_input, check_output_file
+
+    root = Path(cfg.data.root)
+    if not root.is_dir():
+        raise ToolError(f"data root {root} does not exist; pass --data-root with prepared scenes")
+    if not read_split(root, cfg.eval.split):
+        raise ToolError(
+            f"split {cfg.eval.split} of {root} lists no scenes ({root / 'splits' / (cfg.eval.split + '.txt')} is "
+            "empty); choose another --split or prepare scenes for it"
+        )
+    config_file = resolve_config_path(args.config)
+    inputs = [("data root", root), ("checkpoint", args.ckpt), ("config", config_file)]
+    if args.json:
+        check_output_file(args.json, "--json", inputs)
+    if args.submission:
+        check_not_an_input(args.submission, "--submission", inputs)
+        check_fillable_folder(args.submission, "--submission", lambda f: (f / "pred_mask").is_dir(),
+                              "a submission folder (no pred_mask/)")  # fmt: skip
+
+
+def _finite_or_null(obj):
+    """JSON-safe copy: NaN / inf (an undefined metric) -> None, so the file is valid JSON."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     overrides = list(args.overrides)
@@ -51,16 +88,17 @@ def main(argv=None) -> int:
     if args.split:
         overrides.append(f"eval.split={args.split}")
     cfg, cfg_dict = experiment_config(args.config, overrides)
-    if not Path(cfg.data.root).is_dir():
-        raise ToolError(f"data root {cfg.data.root} does not exist; pass --data-root with prepared scenes")
+    check_inputs(args, cfg)
 
-    import torch
+    from segvggt.inference.predictor import resolve_device
 
+    model, device = None, "cpu"
+    if args.ckpt:
+        device = resolve_device(args.device)
     from segvggt.evaluation.run_eval import evaluate_model
     from segvggt.inference.checkpoints import load_model
     from segvggt.inference.errors import InferenceError
 
-    model, device = None, "cpu"
     if args.ckpt:
         try:
             loaded = load_model(args.ckpt)
@@ -70,11 +108,15 @@ def main(argv=None) -> int:
             raise ToolError(f"{args.ckpt} is a geometry-only VGGT checkpoint; evaluation needs a SegVGGT checkpoint")
         if loaded.benchmark != cfg.data.benchmark:
             raise ToolError(f"{args.ckpt} was trained for benchmark {loaded.benchmark!r}, the config evaluates {cfg.data.benchmark!r}")
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         model = loaded.model.to(device).eval()
     metrics, per_class, frames = evaluate_model(
         model, cfg, oracle=args.oracle, submission_dir=args.submission, progress=True, device=device, return_details=True
     )
+    if not math.isfinite(metrics.get("ap", math.nan)):
+        raise ToolError(
+            f"split {cfg.eval.split} of {cfg.data.root} has no ground-truth instance of an evaluated class in "
+            f"{metrics['num_scenes']} scene(s), so AP is undefined; evaluate a split with annotated objects"
+        )
     print(f"{'oracle' if args.oracle else args.ckpt}: {metrics['num_scenes']} scenes of {cfg.data.root} ({cfg.eval.split})")
     for key in ("ap", "ap50", "ap25", "agnostic_ap", "agnostic_ap50", "agnostic_ap25", "depth_abs_rel", "depth_delta1",
                 "pose_auc30", "prompt_miou", "prompt_macc", "prompt_positive_iou", "prompt_successful_iou",
@@ -99,7 +141,7 @@ def main(argv=None) -> int:
         from segvggt.atomic import atomic_write_text
 
         out = Path(args.json)
-        atomic_write_text(out, json.dumps(result, indent=1, allow_nan=True))
+        atomic_write_text(out, json.dumps(_finite_or_null(result), indent=1, allow_nan=False))
         print(f"results written to {out}")
     return 0
 

@@ -9,7 +9,9 @@
 --prompt: one prompt per flag; clicks 'frame,x,y,+|-' separated by ';', x/y in pixels of the original
 photo number `frame` (0-based, in file-name order after --max-frames).
 Outputs (see segvggt/inference/writers.py): cameras.json, depth/, masks/, instances.json, scene.ply,
-instances.ply, preview.png, prompts/<k>/. OUT is created only when everything is written.
+instances.ply, preview.png, prompts/<k>/, segvggt-manifest.json. OUT is created only when everything is
+written; --overwrite replaces only a folder this tool wrote (it holds the manifest and nothing else), never
+one that holds the photos or the checkpoint. Bad input: one line on stderr, exit 2; Ctrl-C: exit 130.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import OneLineParser, tool_exit_code  # noqa: E402
+
+INTERRUPTED = "interrupted: no partial results were left (--out holds complete results or is as it was)"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", required=True, help="folder of photos of one scene (at least 2)")
     parser.add_argument("--checkpoint", required=True, help=".ckpt, exported .safetensors or official VGGT model.pt")
     parser.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
@@ -35,26 +41,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--score-threshold", type=float, default=0.5, help="keep instances scoring at least this")
     parser.add_argument("--mask-threshold", type=float, default=0.5, help="mask probability that counts as inside")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available)")
-    parser.add_argument("--overwrite", action="store_true", help="replace OUT when the new results are complete")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace OUT (a folder this tool wrote) when the new results are complete")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done, 2 bad input (one `error:` line on stderr), 130 interrupted (Ctrl-C)."""
+    return tool_exit_code(_run, argv, INTERRUPTED)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from segvggt.inference.pipeline import InferenceOptions, run_inference
-    from segvggt.inference.predictor import load_error_types
 
     options = InferenceOptions(
         max_frames=args.max_frames, conf_percentile=args.conf_percentile, score_threshold=args.score_threshold,
         mask_threshold=args.mask_threshold, device=args.device, overwrite=args.overwrite, progress=not args.quiet,
     )  # fmt: skip
-    try:
-        summary = run_inference(args.images, args.checkpoint, args.out, args.prompt, options)
-    except load_error_types() as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    summary = run_inference(args.images, args.checkpoint, args.out, args.prompt, options)
     print(f"{summary.out}: {summary.num_views} views, {summary.num_points} points, {summary.message}"
           + (f", {summary.num_prompts} prompt(s)" if summary.num_prompts else ""))
     return 0

@@ -1,14 +1,16 @@
 """The whole photo-folder -> output-folder run behind tools/infer.py.
 
-All checks that can fail run before anything is written (folder contents, frame count, click syntax,
-checkpoint, image decoding, memory estimate, click positions). Outputs are then written into a hidden
-temporary folder next to OUT and renamed to OUT only when every file is complete, so OUT is either absent
-or whole. A tqdm bar counts the stages.
+All checks that can fail run before anything is written (options, folder contents, frame count, click
+syntax, the output folder rules of output_folder.py, checkpoint, image decoding, memory estimate, click
+positions, finite network output). Outputs are then written into a hidden temporary folder next to OUT and
+renamed to OUT only when every file is complete, so OUT is either absent or whole, also after Ctrl-C or a
+full disk. A tqdm bar counts the stages.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 from collections.abc import Sequence
@@ -18,7 +20,10 @@ from pathlib import Path
 from segvggt.data.errors import DataError
 from segvggt.inference import writers
 from segvggt.inference.errors import InferenceError
-from segvggt.inference.inputs import check_view_count, list_images, output_names, parse_click_spec, select_frames
+from segvggt.inference.inputs import (
+    MIN_VIEWS, check_view_count, list_images, output_names, parse_click_spec, select_frames,
+)  # fmt: skip
+from segvggt.inference.output_folder import check_out, publish
 from segvggt.inference.preview import make_tile, shown_views, write_preview
 
 logger = logging.getLogger(__name__)
@@ -49,13 +54,18 @@ class InferenceSummary:
     message: str
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
-        raise DataError(f"{out} already exists; choose another --out folder or pass --overwrite")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out} exists and is not a folder; choose another --out")
-    if not out.parent.exists():
-        raise DataError(f"{out.parent}: parent folder of --out does not exist; create it first")
+def check_options(options: InferenceOptions) -> None:
+    """InferenceError naming the option when a setting is out of range (NaN included)."""
+    checks = (
+        ("--conf-percentile", options.conf_percentile, "[0, 100)", lambda v: 0.0 <= v < 100.0),
+        ("--score-threshold", options.score_threshold, "[0, 1]", lambda v: 0.0 <= v <= 1.0),
+        ("--mask-threshold", options.mask_threshold, "(0, 1)", lambda v: 0.0 < v < 1.0),
+    )
+    for name, value, interval, ok in checks:
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and ok(value)):
+            raise InferenceError(f"{name} must lie in {interval}, got {value}")
+    if options.max_frames is not None and options.max_frames < MIN_VIEWS:
+        raise InferenceError(f"--max-frames {options.max_frames}: a scene needs at least {MIN_VIEWS} frames")
 
 
 def run_inference(
@@ -65,13 +75,13 @@ def run_inference(
     """Run the Predictor on a folder of photos and write every output into `out` (see writers.py)."""
     from tqdm import tqdm
 
-    from segvggt.inference.predictor import Predictor
+    from segvggt.inference.predictor import Predictor, resolve_device
 
     out = Path(out)
-    _check_out(out, options.overwrite)
-    if not 0.0 <= options.conf_percentile < 100.0:
-        raise InferenceError(f"--conf-percentile must lie in [0, 100), got {options.conf_percentile}")
+    check_options(options)
+    resolve_device(options.device)
     paths, _ = list_images(images)
+    check_out(out, Path(images), paths, Path(checkpoint), options.overwrite)
     check_view_count(len(paths), str(images))
     paths = select_frames(paths, options.max_frames)
     prompt_clicks = [parse_click_spec(spec) for spec in prompts]
@@ -93,10 +103,12 @@ def run_inference(
         bar.update()
         tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
         try:
+            tmp.mkdir()
             summary = _write_all(result, answers, tmp, options, bar)
-            _publish(tmp, out)
+            publish(tmp, out)
+        except OSError as err:  # a full disk, a folder removed under us: one line, nothing half-written
+            raise DataError(f"cannot write the results to {out} ({err.strerror or err}); nothing was written") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     finally:
@@ -128,14 +140,3 @@ def _write_all(result, answers, tmp: Path, options: InferenceOptions, bar) -> in
         writers.write_prompt(answer, result, tmp, k)
     bar.update()
     return num_points
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Rename the finished folder to `out` (an existing `out` is replaced only after the new one is complete)."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)

@@ -60,12 +60,46 @@ class _Scene:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None -> cuda when available, else cpu; InferenceError for a device this machine does not have."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InferenceError(f"device {device} requested but CUDA is not available on this machine; use --device cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InferenceError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InferenceError(f"device {device} requested but CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InferenceError(f"device {device}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 .. "
+                                 f"cuda:{torch.cuda.device_count() - 1}")  # fmt: skip
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InferenceError(f"device {device} requested but MPS is not available on this machine; use --device cpu")
+    elif device.type != "cpu":
+        raise InferenceError(f"device {device}: only cpu, cuda and mps are supported")
     return device
+
+
+def _check_image_tensor(images: Tensor) -> None:
+    """The network input contract of `Predictor.preprocess`: float RGB in [0, 1], no NaN / inf."""
+    if not torch.is_floating_point(images):
+        raise InferenceError(f"image tensor has dtype {images.dtype}; give floats in [0, 1] (uint8 photos: x.float() / 255)")
+    if not bool(torch.isfinite(images).all()):
+        raise InferenceError("image tensor holds NaN or inf values; give finite floats in [0, 1]")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < 0.0 or hi > 1.0:
+        raise InferenceError(f"image tensor values lie in [{lo:g}, {hi:g}]; give RGB in [0, 1] (0-255 images: divide by 255)")
+
+
+def _check_finite_output(outputs: dict, keys: Sequence[str], source: str) -> None:
+    """InferenceError naming the checkpoint when the network produced NaN / inf (broken or diverged weights)."""
+    bad = [k for k in keys if k in outputs and not bool(torch.isfinite(outputs[k]).all())]
+    if bad:
+        raise InferenceError(
+            f"{source}: the network output holds NaN or inf values ({', '.join(bad)}); the checkpoint's weights are "
+            "broken (e.g. a diverged training run) - use an earlier or another checkpoint"
+        )
 
 
 def _check_threshold(name: str, value: float, open_interval: bool) -> None:
@@ -115,13 +149,19 @@ class Predictor:
             x = images[0] if images.dim() == 5 and images.shape[0] == 1 else images
             if x.dim() != 4 or x.shape[1] != 3:
                 raise InferenceError(f"image tensor must be [S, 3, H, W] or [1, S, 3, H, W] in [0, 1], got {tuple(images.shape)}")
+            _check_image_tensor(x)
             patch = self._patch_size()
             if x.shape[-2] % patch or x.shape[-1] % patch:
                 raise InferenceError(f"image tensor size {tuple(x.shape[-2:])} must be a multiple of {patch}; use image paths to resize")
             H, W = int(x.shape[-2]), int(x.shape[-1])
             names = list(names) if names is not None else [f"frame_{i:03d}" for i in range(x.shape[0])]
+            if len(names) != x.shape[0] or len(set(names)) != len(names):
+                raise InferenceError(f"names: give {x.shape[0]} distinct names, one per image, got {names!r}")
             records = [ImageRecord(n, (H, W), (H, W), (0, 0), (H, W)) for n in names]
             return x.float(), records, names
+        if isinstance(images, (str, Path)):
+            raise InferenceError(f"set_images({str(images)!r}): give a list of photo paths (or a tensor), not one path; "
+                                 "e.g. sorted(Path(folder).glob('*.jpg'))")  # fmt: skip
         paths = [Path(p) for p in images]
         x, records = load_and_preprocess_images(paths, mode=self.loaded.preprocess_mode, target_size=self.loaded.image_size)
         return x, records, list(names) if names is not None else output_names(paths)
@@ -150,6 +190,7 @@ class Predictor:
                 geometry = encoded.geometry
             else:
                 encoded, geometry = None, self.model(batch)
+        _check_finite_output(geometry, ("pose_enc", "depth", "depth_conf"), self.loaded.source)
         self._scene = self._geometry(batch, records, names, encoded, geometry)
 
     def _geometry(self, batch: Tensor, records, names, encoded, geometry: dict) -> _Scene:
@@ -178,7 +219,9 @@ class Predictor:
         if self.has_segmentation:
             if scene.decoded is None:
                 with torch.no_grad(), self._autocast():
-                    scene.decoded = self.model.decode(scene.encoded)
+                    decoded = self.model.decode(scene.encoded)
+                _check_finite_output(decoded, ("pred_logits", "pred_masks"), self.loaded.source)
+                scene.decoded = decoded
             with torch.no_grad():
                 ids, logits, scores, queries, labels = self._instances(scene, score_threshold, mask_threshold)
             message = f"{scores.numel()} instance(s) with score >= {score_threshold}"
@@ -247,6 +290,7 @@ class Predictor:
         network = [clicks_to_network(list(p), scene.records, scene.names) for p in prompts]
         with torch.no_grad(), self._autocast():
             out = self.model.decode(scene.encoded, [network], prompts_only=True)
+        _check_finite_output(out, ("prompt_masks", "prompt_scores"), self.loaded.source)
         H, W = scene.depth.shape[-2:]
         masks = out["prompt_masks"][0].float()  # [R, S, h, w]
         scores = out["prompt_scores"][0].float().sigmoid()

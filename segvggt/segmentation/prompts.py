@@ -2,7 +2,9 @@
 (read through the query blocks' cached keys/values, see PromptEncoder).
 
 A prompt is a list of clicks `(frame, x, y, positive)` in input pixels (x right, y down), possibly on
-several views of the scene. `prompts` for a batch is a list with one entry per scene, each a list of prompts.
+several views of the scene, with at least one positive click: negative clicks only say what is not the
+object, so a prompt of negatives alone names no object and is refused. `prompts` for a batch is a list
+with one entry per scene, each a list of prompts.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def parse_prompts(
 
     Raises:
         ValueError naming the scene, prompt and click when a frame index is not in [0, S) or (x, y) lies
-        outside the image ([0, W] x [0, H]), or when the structure is wrong.
+        outside the image ([0, W] x [0, H]), when a prompt has no positive click, or when the structure
+        is wrong.
     """
     height, width = image_size
     if len(prompts) != batch_size:
@@ -66,6 +69,8 @@ def parse_prompts(
         for r, prompt in enumerate(scene_prompts):
             if len(prompt) == 0:
                 raise ValueError(f"scene {b}, prompt {r} has no clicks: a prompt needs at least one (frame, x, y, positive)")
+            if all(len(click) == 4 for click in prompt) and not any(bool(click[3]) for click in prompt):
+                raise ValueError(f"scene {b}, prompt {r} has only negative clicks: add at least one positive click on the object")
             num_clicks = max(num_clicks, len(prompt))
     frame = torch.zeros(batch_size, num_prompts, num_clicks, dtype=torch.long)
     xy = torch.zeros(batch_size, num_prompts, num_clicks, 2)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from segvggt.config_utils import ConfigError
+
 LOGGERS = ("csv", "tensorboard", "wandb")
 
 
@@ -20,6 +22,14 @@ class OptimConfig:
     min_lr_ratio: float = 1e-3  # cosine floor as a fraction of the peak rate
     grad_clip: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not (self.lr_new >= 0 and self.lr_pretrained >= 0 and self.weight_decay >= 0 and self.grad_clip >= 0):
+            raise ConfigError("optim: lr_new, lr_pretrained, weight_decay and grad_clip must be >= 0")
+        if not 0 <= self.warmup_fraction < 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError("optim: warmup_fraction must lie in [0, 1) and min_lr_ratio in [0, 1]")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"optim.betas must lie in [0, 1), got {list(self.betas)}")
+
 
 @dataclass(frozen=True)
 class PromptTrainingConfig:
@@ -29,6 +39,10 @@ class PromptTrainingConfig:
     max_positive: int = 3
     max_negative: int = 2
     max_views: int = 2
+
+    def __post_init__(self) -> None:
+        if self.prompts_per_scene < 0 or self.max_positive < 0 or self.max_negative < 0 or self.max_views < 1:
+            raise ConfigError("prompts: prompts_per_scene, max_positive, max_negative must be >= 0, max_views >= 1")
 
 
 @dataclass(frozen=True)
@@ -60,10 +74,12 @@ class TrainerConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.max_steps < 1:
-            raise ValueError(f"trainer.max_steps must be >= 1, got {self.max_steps}")
-        if self.keep_checkpoints < 0:
-            raise ValueError(f"trainer.keep_checkpoints must be >= 0 (0 = only last.ckpt and best.ckpt), got {self.keep_checkpoints}")
+        for name in ("max_steps", "num_nodes", "log_every_n_steps", "val_every_n_steps", "checkpoint_every_n_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("limit_val_batches", "num_sanity_val_steps", "threads", "keep_checkpoints"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"trainer.{name} must be >= 0, got {getattr(self, name)}")
         unknown = sorted(set(self.logger) - set(LOGGERS))
         if unknown:
-            raise ValueError(f"trainer.logger: unknown logger(s) {unknown}; choose from {list(LOGGERS)}")
+            raise ConfigError(f"trainer.logger: unknown logger(s) {unknown}; choose from {list(LOGGERS)}")
