@@ -3,7 +3,8 @@ prompt answers. Every writer takes the output folder; the caller makes that fold
 when all files are complete (see pipeline.py).
 
 Conventions on disk: cameras are OpenCV `cam_from_world` 3x4 with intrinsics in pixels of the ORIGINAL
-photo; depth/<name>.npy float32 metres (VGGT's scale, 0 = not seen) at the original resolution;
+photo; depth/<name>.npy float32 depth in the scene's units (cameras.json "units": VGGT's scale, not metres,
+unless rescaled with --scale / --scale-factor; 0 = not seen) at the original resolution;
 masks/<name>.png uint16 instance id per pixel (0 = none); instance ids match instances.json and the
 `instance` attribute of the PLY files.
 """
@@ -39,7 +40,7 @@ def write_cameras(result: SceneResult, out: Path) -> None:
     _write_json(out / "cameras.json", {
         "convention": "OpenCV (x right, y down, z forward); x_cam = R x_world + t with cam_from_world = [R | t]; "
                       "intrinsics in pixels of the original photo, pixel centres at integer coordinates",
-        "units": "VGGT's scene scale (not metric)",
+        "units": result.units,
         "frames": frames,
     })  # fmt: skip
 
