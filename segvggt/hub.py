@@ -37,7 +37,12 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None, str | None]:
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    try:
+        from huggingface_hub import constants
+
+        return bool(constants.is_offline_mode())
+    except (ImportError, AttributeError):
+        return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def hub_download(repo_id: str, filename: str | None = None, revision: str | None = None,

@@ -91,3 +91,19 @@ def known_scene(folder: Path) -> tuple[SceneResult, np.ndarray]:
         message="2 instance(s) with score >= 0.5", mask_threshold=0.5, maps=maps,
     )  # fmt: skip
     return result, np.concatenate(pix)
+
+
+def with_finite_cameras(model):
+    """A copy of a random tiny SegVGGT whose camera head predicts a ~57 degree field of view for every photo.
+
+    Random weights often give a field of view <= 0 (focal length inf after the ReLU); the exports refuse such
+    cameras, so tests that export from a model use this copy: the FoV outputs of the last pose layer become
+    a constant 0.25 per refinement step (4 steps -> 1 rad)."""
+    import copy
+
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        fc2 = model.vggt.camera_head.pose_branch.fc2
+        fc2.weight[7:].zero_()
+        fc2.bias[7:] = 0.25
+    return model
