@@ -117,6 +117,16 @@ def run_inference(
     return InferenceSummary(out, result.num_views, len(result.instances), summary, len(answers), result.message)
 
 
+def write_outputs(result, answers, folder: str | Path, options: InferenceOptions = InferenceOptions(),
+                  formats: Sequence[str] = ()) -> int:
+    """Write every output of a result (and prompt answers) into an existing `folder`, without the temporary
+    folder or the progress bar (for callers that hold their own Predictor, e.g. tools/app.py). Returns points."""
+    from tqdm import tqdm
+
+    with tqdm(total=len(STAGES), disable=True) as bar:
+        return _write_all(result, answers, Path(folder), options, bar, tuple(formats))
+
+
 def _write_all(result, answers, tmp: Path, options: InferenceOptions, bar, formats: tuple[str, ...] = ()) -> int:
     writers.write_cameras(result, tmp)
     bar.set_postfix_str("depth and masks")

@@ -3,8 +3,9 @@
 their instance colour, unlabelled points grey; instance boxes; cameras as frustums, numbered) with a legend.
 Drawn with matplotlib's object API on an Agg canvas (no pyplot state).
 
-The top view looks down on the x-z plane of the first camera (x right, z forward up the page; its y axis
-points down into the page), so it is the floor plan when the first photo was taken level.
+The top view looks down along the cameras' average "up" direction (people hold cameras roughly level, so
+their mean up vector is close to the vertical even when the first photo looks down): a floor plan with the
+first camera's right to the right and its forward up the page.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ THUMB = 320  # longest side of a preview tile
 MAX_VIEWS = 6
 MAX_POINTS = 80000
 MAX_LEGEND = 24
-FILL_ALPHA = 0.6
+FILL_ALPHA = 0.65
 
 
 @dataclass
@@ -102,14 +103,29 @@ def _draw_tiles(fig, grid, tiles: list[Tile], palette: np.ndarray, labels: list[
             anchor = label_anchor(tile.ids == n)
             if anchor is not None and n - 1 < len(labels):
                 colour = palette[n]
-                ax.text(*anchor, labels[n - 1], fontsize=7, ha="center", va="center", color=_text_colour(colour),
+                ax.text(*anchor, labels[n - 1], fontsize=8, ha="center", va="center", color=_text_colour(colour),
                         bbox=dict(boxstyle="round,pad=0.15", facecolor=colour / 255.0, edgecolor="black", linewidth=0.5))
 
 
-def _top_view_limits(xz: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Robust (1st-99th percentile) x-z box of the points, grown to hold every camera, padded 5 %."""
-    if len(xz):
-        lo, hi = np.percentile(xz, [1, 99], axis=0)
+def floor_axes(cam_from_world: np.ndarray) -> np.ndarray:
+    """[3, 3] rows (right, forward, up) of the top view in world coordinates: up = the cameras' mean up
+    vector (-y of OpenCV cameras), right = the first camera's x made horizontal, forward = up x right."""
+    R = cam_from_world[:, :, :3].astype(np.float64)
+    up = -R[:, 1].mean(0)
+    if np.linalg.norm(up) < 1e-3:  # cameras disagree completely: use the first one's
+        up = -R[0, 1]
+    up /= np.linalg.norm(up)
+    right = R[0, 0] - (R[0, 0] @ up) * up
+    if np.linalg.norm(right) < 1e-3:
+        right = R[0, 2] - (R[0, 2] @ up) * up
+    right /= np.linalg.norm(right)
+    return np.stack([right, np.cross(up, right), up])
+
+
+def _top_view_limits(xy: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Robust (1st-99th percentile) box of the points, grown to hold every camera, padded 5 %."""
+    if len(xy):
+        lo, hi = np.percentile(xy, [1, 99], axis=0)
         lo, hi = np.minimum(lo, centres.min(0)), np.maximum(hi, centres.max(0))
     else:
         lo, hi = centres.min(0) - 1, centres.max(0) + 1
@@ -120,27 +136,32 @@ def _top_view_limits(xz: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, n
 def _draw_top_view(ax, result, keep: np.ndarray, palette: np.ndarray, labels: list[str]) -> list:
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.patches import Patch, Polygon
 
     from segvggt.inference.exports_glb import frustum_segments, scene_extent
 
+    plan = floor_axes(result.cam_from_world)[:2].T  # world [.., 3] @ plan -> (right, forward)
     pts, ids, rgb = result.points[keep], result.instance_ids[keep], result.colors[keep]
     if len(pts) > MAX_POINTS:
         pick = np.random.default_rng(0).choice(len(pts), MAX_POINTS, replace=False)
         pts, ids, rgb = pts[pick], ids[pick], rgb[pick]
+    xy = pts.astype(np.float64) @ plan
     segmented = bool(result.instances)
     free = ids == 0
     # unlabelled points first (small, grey; photo colours for geometry-only results), instances on top
-    ax.scatter(pts[free, 0], pts[free, 2], s=0.4, linewidths=0, rasterized=True,
-               c=(np.array([[0.6, 0.6, 0.6]]) if segmented else rgb[free] / 255.0), alpha=0.5 if segmented else 0.8)
-    ax.scatter(pts[~free, 0], pts[~free, 2], s=1.5, linewidths=0, c=palette[ids[~free]] / 255.0, rasterized=True)
+    ax.scatter(xy[free, 0], xy[free, 1], s=0.5, linewidths=0, rasterized=True,
+               c=(np.array([[0.55, 0.55, 0.55]]) if segmented else rgb[free] / 255.0), alpha=0.45 if segmented else 0.8)
+    ax.scatter(xy[~free, 0], xy[~free, 1], s=2.0, linewidths=0, c=palette[ids[~free]] / 255.0, rasterized=True)
     handles = []
+    all_xy = result.points[keep].astype(np.float64) @ plan
+    all_ids = result.instance_ids[keep]
     for n, inst in enumerate(result.instances):
-        own = result.points[keep][result.instance_ids[keep] == inst.id]
-        if len(own):
-            lo, hi = own.min(0), own.max(0)
-            ax.add_patch(Rectangle((lo[0], lo[2]), hi[0] - lo[0], hi[2] - lo[2], fill=False,
-                                   edgecolor=palette[inst.id] / 255.0, linewidth=1.0))
+        own = all_xy[all_ids == inst.id]
+        if len(own) >= 3:  # the instance's footprint: its 2-98 percentile box on the floor plan
+            lo, hi = np.percentile(own, [2, 98], axis=0)
+            corners = [(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])]
+            ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=palette[inst.id] / 255.0, linewidth=1.2))
+            ax.text(hi[0], hi[1], labels[n], fontsize=7, color=palette[inst.id] / 255.0, ha="left", va="bottom")
         if n < MAX_LEGEND:
             handles.append(Patch(facecolor=palette[inst.id] / 255.0, edgecolor="black", linewidth=0.5,
                                  label=f"{labels[n]} ({inst.score:.2f})"))
@@ -150,23 +171,24 @@ def _draw_top_view(ax, result, keep: np.ndarray, palette: np.ndarray, labels: li
     cmap = colormaps["viridis"]
     centres = []
     for i in range(result.num_views):
-        segs = frustum_segments(result.cam_from_world[i], result.intrinsics[i], result.image_size(i), depth)[:8]
+        segs = frustum_segments(result.cam_from_world[i], result.intrinsics[i], result.image_size(i), depth)[:8] @ plan
         colour = cmap(i / max(result.num_views - 1, 1))
         for a, b in segs:
-            ax.plot([a[0], b[0]], [a[2], b[2]], color=colour, linewidth=1.0)
+            ax.plot([a[0], b[0]], [a[1], b[1]], color=colour, linewidth=1.0)
         centre = segs[0][0]
-        centres.append(centre[[0, 2]])
-        ax.annotate(str(i), (centre[0], centre[2]), fontsize=7, color=colour, xytext=(2, 2), textcoords="offset points")
+        centres.append(centre)
+        ax.annotate(str(i), centre, fontsize=7, color=colour, xytext=(-8, -8), textcoords="offset points")
     handles.append(Line2D([], [], color=cmap(0.0), label="cameras (frustums, numbered)"))
-    lo, hi = _top_view_limits(pts[:, [0, 2]], np.asarray(centres))
+    lo, hi = _top_view_limits(xy, np.asarray(centres))
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel(f"x ({_short_units(result.units)})", fontsize=8)
-    ax.set_ylabel(f"z, forward of camera 0 ({_short_units(result.units)})", fontsize=8)
+    units = _short_units(result.units)
+    ax.set_xlabel(f"right of camera 0 ({units})", fontsize=8)
+    ax.set_ylabel(f"forward ({units})", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(True, linewidth=0.3, alpha=0.5)
-    ax.set_title("top view (x-z plane of camera 0)", fontsize=10)
+    ax.set_title("top view, looking down (equal axes)", fontsize=10)
     return handles
 
 
@@ -187,9 +209,9 @@ def write_preview(path: Path, tiles: list[Tile], result, keep: np.ndarray) -> No
     palette = instance_palette(len(result.instances))
     labels = instance_labels(result)
     rows = max(len(tiles), 2)
-    fig = Figure(figsize=(18, 3.2 * rows))
+    fig = Figure(figsize=(20, 3.2 * rows))
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(rows, 4, width_ratios=[1, 1, 1, 2.2])
+    grid = fig.add_gridspec(rows, 4, width_ratios=[1, 1, 1, 2.8])
     _draw_tiles(fig, grid, tiles, palette, labels)
     ax = fig.add_subplot(grid[: max(rows - 1, 1), 3])
     handles = _draw_top_view(ax, result, keep, palette, labels)

@@ -103,13 +103,16 @@ def write_instances_json(result: SceneResult, out: Path, keep: np.ndarray) -> li
 
 
 def instance_palette(num: int) -> np.ndarray:
-    """[num + 1, 3] uint8 colours; 0 (no instance) is grey, the others are well separated hues."""
+    """[num + 1, 3] uint8 colours; 0 (no instance) is grey, the others are saturated, well separated hues
+    (matplotlib's tab10, Set1 and Dark2 without their greys: 24 colours, then repeated)."""
     from matplotlib import colormaps
 
     palette = np.full((num + 1, 3), 128, np.uint8)
     if num:
-        cmap = colormaps["tab20"]
-        palette[1:] = (np.asarray([cmap(i % 20)[:3] for i in range(num)]) * 255).astype(np.uint8)
+        colours = [colormaps["tab10"](i)[:3] for i in range(10) if i != 7]
+        colours += [colormaps["Set1"](i)[:3] for i in range(8)] + [colormaps["Dark2"](i)[:3] for i in range(7)]
+        table = (np.asarray(colours) * 255).round().astype(np.uint8)
+        palette[1:] = table[np.arange(num) % len(table)]
     return palette
 
 
