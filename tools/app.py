@@ -67,7 +67,7 @@ def build_app(session):
         if run is None:
             raise gr.Error("reconstruct a scene first", print_exception=False)
         frame = int(evt.index)
-        return frame, str(session._runs[run]["photos"][frame])
+        return frame, str(session.photo(run, frame))
 
     def click(run, frame, polarity, add, evt: gr.SelectData):
         if run is None:
@@ -77,7 +77,7 @@ def build_app(session):
             answer = session.click(run, int(frame), float(x), float(y), positive=polarity.startswith("object"), add=bool(add))
         except errors as err:
             raise _user_error(err) from None
-        names = session._runs[run]["names"]
+        names = session.names(run)
         return [(str(p), n) for p, n in zip(answer.masks, names)], str(answer.glb) if answer.glb else None, answer.message
 
     with gr.Blocks(title="SegVGGT") as demo:

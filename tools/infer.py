@@ -18,7 +18,8 @@ not metres, unless rescaled).
 --prompt: one prompt per flag; clicks 'frame,x,y,+|-' separated by ';', x/y in pixels of the original
 photo number `frame` (0-based, in file-name order after --max-frames).
 Outputs (see segvggt/inference/writers.py): cameras.json, depth/, masks/, instances.json, scene.ply,
-instances.ply, preview.png, prompts/<k>/. OUT is created only when everything is written.
+instances.ply, preview.png, prompts/<k>/; with --export also colmap/sparse/0/, scene.glb, transforms.json and
+images/ (docs/exports.md). OUT is created only when everything is written.
 """
 
 from __future__ import annotations

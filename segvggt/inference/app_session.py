@@ -167,6 +167,23 @@ class AppSession:
         message = f"{len(names)} views, {int(keep.sum())} points; {result.message}" + (f": {labels}" if labels else "")
         return SceneView(run, names, photos, overlays, glb, archive, message, scales)
 
+    # ---- what the page asks about a run --------------------------------------------------------------
+    def _run(self, run: int) -> dict:
+        if run not in self._runs:
+            raise InferenceError("reconstruct a scene first (upload photos or a video, then press Reconstruct)")
+        return self._runs[run]
+
+    def names(self, run: int) -> list[str]:
+        return list(self._run(run)["names"])
+
+    def photo(self, run: int, view: int) -> Path:
+        """The display-size photo of one view (the click target)."""
+        return self._run(run)["photos"][view]
+
+    def clicks(self, run: int) -> list[tuple[int, float, float, bool]]:
+        """The clicks of the last answer of this run, in original pixels."""
+        return list(self._run(run)["clicks"])
+
     # ---- click ----------------------------------------------------------------------------------
     def click(self, run: int, frame: int, x: float, y: float, positive: bool = True, add: bool = False) -> ClickView:
         """A click at display pixel (x, y) of view `frame` -> the object's mask on every view and 3D points.
@@ -177,9 +194,7 @@ class AppSession:
 
         from segvggt.inference.exports_glb import write_glb
 
-        if run not in self._runs:
-            raise InferenceError("reconstruct a scene first (upload photos or a video, then press Reconstruct)")
-        state = self._runs[run]
+        state = self._run(run)
         if not 0 <= frame < len(state["names"]):
             raise InferenceError(f"view {frame} does not exist; views are 0..{len(state['names']) - 1}")
         sx, sy = state["scales"][frame]

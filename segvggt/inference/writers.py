@@ -162,6 +162,7 @@ def write_prompt(result: PromptResult, scene: SceneResult, out: Path, index: int
         "clicks": [{"frame": int(f), "image": scene.names[int(f)], "x": float(x), "y": float(y), "positive": bool(p)}
                    for f, x, y, p in result.clicks],
         "score": round(result.score, 6),
+        "units": scene.units,
         "num_points": int(pts.shape[0]),
         "box_min": pts.min(0).tolist() if len(pts) else None,
         "box_max": pts.max(0).tolist() if len(pts) else None,

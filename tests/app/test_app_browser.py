@@ -51,8 +51,7 @@ def test_upload_click_and_read_back_the_mask(served, session, app_photos, app_ch
     assert session.backbone_runs == 1
     info = browser.select_and_click(driver, 1, "b")
     assert session.backbone_runs == 1, "a click must be answered from the cache, without running the backbone"
-    run = session._runs[0]
-    (frame, x, y, positive), = run["clicks"]
+    (frame, x, y, positive), = session.clicks(0)
     assert frame == 1 and positive and f"last on b at ({x:.0f}, {y:.0f})" in info
     h, w = 48, 72  # b.jpg: the click landed in the middle of the shown photo
     assert abs(x - (w - 1) / 2) <= 1.5 and abs(y - (h - 1) / 2) <= 1.5
@@ -67,7 +66,7 @@ def test_upload_click_and_read_back_the_mask(served, session, app_photos, app_ch
     for v, img in enumerate(shown):
         overlay = browser.fetch_image(img.get_attribute("src")).astype(int)  # what the page shows
         assert overlay.shape == expected.mask(v).shape + (3,)
-        with Image.open(run["photos"][v]) as file:  # the plain photo under the overlay
+        with Image.open(session.photo(0, v)) as file:  # the plain photo under the overlay
             photo = np.asarray(file).astype(int)
         read_back = np.abs(overlay - photo).max(-1) > 12  # magenta fill and white outline inside the mask
         assert (read_back == expected.mask(v)).mean() > 0.99, f"view {v}"
