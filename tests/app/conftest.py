@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from inference_fixtures import lightning_checkpoint, load_backbone_config, make_tiny, write_photos  # noqa: E402
 from scene_fixtures import with_finite_cameras  # noqa: E402
+
+
+def pytest_configure(config):
+    # Gradio would otherwise try to send usage analytics (the test machine has no network)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 @pytest.fixture(scope="session")

@@ -24,10 +24,9 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture()
-def served(session, tmp_path, monkeypatch):
+def served(session, tmp_path):
     from helpers import tools_on_path
 
-    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     tools_on_path()
     import app
 
