@@ -78,7 +78,8 @@ def build_app(session):
         except errors as err:
             raise _user_error(err) from None
         names = session.names(run)
-        return [(str(p), n) for p, n in zip(answer.masks, names)], str(answer.glb) if answer.glb else None, answer.message
+        masks = [(str(p), n) for p, n in zip(answer.masks, names)]
+        return masks, str(answer.glb) if answer.glb else None, answer.message, str(answer.marked)
 
     with gr.Blocks(title="SegVGGT") as demo:
         run_state, frame_state = gr.State(None), gr.State(0)
@@ -115,7 +116,7 @@ def build_app(session):
         run_button.click(reconstruct, [upload, fps, max_frames],
                          [run_state, frame_state, status, scene, photos, click_image, download, masks, info, object3d])
         photos.select(select_photo, [run_state], [frame_state, click_image])
-        click_image.select(click, [run_state, frame_state, polarity, add], [masks, object3d, info])
+        click_image.select(click, [run_state, frame_state, polarity, add], [masks, object3d, info, click_image])
     return demo
 
 

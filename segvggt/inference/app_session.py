@@ -50,6 +50,7 @@ class ClickView:
     """What the page shows after a click: the prompt's mask on every view and its 3D points."""
 
     masks: list[Path]  # display-size overlays, one per view
+    marked: Path  # the clicked view with its mask and the clicks (green = object, red = background)
     mask_arrays: list[np.ndarray]  # [h_o, w_o] bool at original resolution, one per view
     glb: Path | None
     score: float
@@ -84,6 +85,18 @@ def mask_overlay(photo: np.ndarray, mask: np.ndarray, colour: np.ndarray = PROMP
     out = np.where(mask[..., None], (1 - alpha) * photo + alpha * colour, photo).astype(np.uint8)
     out[outline(mask.astype(np.int32))] = 255
     return out
+
+
+def draw_clicks(image: np.ndarray, points: list[tuple[float, float, bool]]) -> np.ndarray:
+    """`image` with a dot at each (x, y, positive) display pixel: green for object clicks, red for background."""
+    from PIL import Image, ImageDraw
+
+    out = Image.fromarray(image)
+    draw = ImageDraw.Draw(out)
+    r = max(3, round(max(image.shape[:2]) / 120))
+    for x, y, positive in points:
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(40, 200, 40) if positive else (230, 30, 30), outline=(255, 255, 255))
+    return np.asarray(out)
 
 
 class AppSession:
@@ -217,10 +230,15 @@ class AppSession:
             shown = _resize_to_display(mask.astype(np.uint8), nearest=True).astype(bool)  # photo's display size
             masks.append(folder / f"{name}.png")
             Image.fromarray(mask_overlay(photo, shown)).save(masks[-1])
+        photo = np.asarray(Image.open(state["photos"][frame]))
+        shown = _resize_to_display(arrays[frame].astype(np.uint8), nearest=True).astype(bool)
+        on_frame = [((cx + 0.5) / sx - 0.5, (cy + 0.5) / sy - 0.5, p) for f, cx, cy, p in clicks if f == frame]
+        marked = folder / f"{state['names'][frame]}.clicks.png"
+        Image.fromarray(draw_clicks(mask_overlay(photo, shown), on_frame)).save(marked)
         glb = None
         if state["glb_ok"]:
             glb = write_glb(state["result"], folder / "object.glb", state["keep"], GLB_POINTS, highlight=answer.points)
         message = (f"{len(clicks)} click(s), last on {state['names'][frame]} at ({x_o:.0f}, {y_o:.0f}): score "
                    f"{answer.score:.2f}, {len(answer.points)} 3D points, seen in "
                    f"{int((answer.pixels_per_view > 0).sum())} of {len(state['names'])} views")
-        return ClickView(masks, arrays, glb, answer.score, len(answer.points), clicks, message)
+        return ClickView(masks, marked, arrays, glb, answer.score, len(answer.points), clicks, message)

@@ -1,6 +1,6 @@
 """preview.png, a one-look summary a person can read: per shown view the photo, its depth and the instances
 (solid colours, outlines, class labels), and beside them a top view of the scene (equal axes; points in
-their instance colour, unlabelled points grey; instance boxes; cameras as frustums, numbered) with a legend.
+their instance colour and labelled, unlabelled points grey; cameras as frustums, numbered) with a legend.
 Drawn with matplotlib's object API on an Agg canvas (no pyplot state).
 
 The top view looks down along the cameras' average "up" direction (people hold cameras roughly level, so
@@ -136,7 +136,7 @@ def _top_view_limits(xy: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, n
 def _draw_top_view(ax, result, keep: np.ndarray, palette: np.ndarray, labels: list[str]) -> list:
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch, Polygon
+    from matplotlib.patches import Patch
 
     from segvggt.inference.exports_glb import frustum_segments, scene_extent
 
@@ -151,17 +151,17 @@ def _draw_top_view(ax, result, keep: np.ndarray, palette: np.ndarray, labels: li
     # unlabelled points first (small, grey; photo colours for geometry-only results), instances on top
     ax.scatter(xy[free, 0], xy[free, 1], s=0.5, linewidths=0, rasterized=True,
                c=(np.array([[0.55, 0.55, 0.55]]) if segmented else rgb[free] / 255.0), alpha=0.45 if segmented else 0.8)
-    ax.scatter(xy[~free, 0], xy[~free, 1], s=2.0, linewidths=0, c=palette[ids[~free]] / 255.0, rasterized=True)
+    ax.scatter(xy[~free, 0], xy[~free, 1], s=3.0, linewidths=0, c=palette[ids[~free]] / 255.0, rasterized=True)
     handles = []
     all_xy = result.points[keep].astype(np.float64) @ plan
     all_ids = result.instance_ids[keep]
     for n, inst in enumerate(result.instances):
         own = all_xy[all_ids == inst.id]
-        if len(own) >= 3:  # the instance's footprint: its 2-98 percentile box on the floor plan
-            lo, hi = np.percentile(own, [2, 98], axis=0)
-            corners = [(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])]
-            ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=palette[inst.id] / 255.0, linewidth=1.2))
-            ax.text(hi[0], hi[1], labels[n], fontsize=7, color=palette[inst.id] / 255.0, ha="left", va="bottom")
+        if len(own):  # label at the median of its points (robust to the stray points of a mask edge)
+            colour = palette[inst.id] / 255.0
+            ax.text(*np.median(own, axis=0), labels[n], fontsize=7, ha="center", va="center",
+                    color=_text_colour(palette[inst.id]),
+                    bbox=dict(boxstyle="round,pad=0.15", facecolor=colour, edgecolor="none", alpha=0.85))
         if n < MAX_LEGEND:
             handles.append(Patch(facecolor=palette[inst.id] / 255.0, edgecolor="black", linewidth=0.5,
                                  label=f"{labels[n]} ({inst.score:.2f})"))

@@ -90,9 +90,9 @@ def upload_and_reconstruct(driver, url: str, files: list[Path], timeout: float =
     wait_for(lambda: len(images_in(driver, "photos")) >= 2, timeout, "the reconstructed photos")
 
 
-def select_and_click(driver, view: int, name: str, timeout: float = 30.0) -> str:
-    """Select photo `view` (file `name`.png in the app) in the gallery, click the centre of the shown photo;
-    returns the click info text."""
+def select_and_click(driver, view: int, name: str, timeout: float = 30.0, at: tuple[float, float] = (0.5, 0.5)) -> str:
+    """Select photo `view` (file `name`.png in the app) in the gallery, click the shown photo at `at` (fractions
+    of its width and height; default the centre); returns the click info text."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -100,7 +100,9 @@ def select_and_click(driver, view: int, name: str, timeout: float = 30.0) -> str
     shown = wait_for(lambda: [i for i in images_in(driver, "click-image") if i.get_attribute("src").endswith(f"/{name}.png")],
                      what=f"photo {name} to click on")[0]
     time.sleep(0.5)  # the image has just been swapped in: let its click handler attach
-    ActionChains(driver).move_to_element(shown).click().perform()  # the centre of the displayed photo
+    box = shown.rect  # offsets are measured from the element's centre
+    dx, dy = round((at[0] - 0.5) * box["width"]), round((at[1] - 0.5) * box["height"])
+    ActionChains(driver).move_to_element_with_offset(shown, dx, dy).click().perform()
     return wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#click-info textarea").get_attribute("value"),
                     timeout, "the click's answer")
 
@@ -123,6 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--photos", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--view", type=int, default=0)
+    p.add_argument("--at", default="0.5,0.5", help="where to click, as fractions of the photo's width,height")
     args = p.parse_args(argv)
     from segvggt.inference.app_session import AppSession
     from segvggt.inference.predictor import Predictor
@@ -135,7 +138,8 @@ def main(argv=None) -> int:
     try:
         files = sorted(p for p in Path(args.photos).iterdir() if p.is_file())
         upload_and_reconstruct(driver, f"http://127.0.0.1:{port}/", files, timeout=300)
-        print(select_and_click(driver, args.view, files[args.view].stem, timeout=120))
+        at = tuple(float(v) for v in args.at.split(","))
+        print(select_and_click(driver, args.view, files[args.view].stem, timeout=120, at=at))
         time.sleep(3)  # let the 3D viewers draw
         height = driver.execute_script("return document.body.scrollHeight")
         driver.set_window_size(1400, min(max(height + 100, 1200), 4000))
