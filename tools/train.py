@@ -33,12 +33,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 def check_inputs(cfg) -> None:
     """Fail in one line, before building a 1B-parameter model, when a file the run needs is missing
     or the data root cannot be written."""
+    from segvggt.hub import resolve_checkpoint
     from segvggt.validation import check_creatable
 
-    if cfg.pretrained and not Path(cfg.pretrained).is_file():
+    pretrained = resolve_checkpoint(cfg.pretrained or None)  # hf://org/name/file -> the cached download (segvggt/hub.py)
+    if pretrained is not None and not pretrained.is_file():
         raise ToolError(
             f"pre-trained checkpoint {cfg.pretrained} not found: download the official VGGT-1B model.pt (or "
-            "model.safetensors) there, pass --set pretrained=PATH, or train from scratch with "
+            "model.safetensors) there, pass --set pretrained=PATH or pretrained=hf://facebook/VGGT-1B/model.pt, "
+            "or train from scratch with "
             "--set pretrained=null geometry_supervision=gt"
         )
     if cfg.data.benchmark != "synthetic" and not (Path(cfg.data.root) / "splits").is_dir():

@@ -131,8 +131,11 @@ def load_model(path: str | Path, vggt_config: dict | None = None) -> LoadedModel
     """Detect the kind of `path` and build the model from it (on the CPU). Raises one CheckpointError.
 
     vggt_config: backbone config dict for official VGGT files (None = VGGT-1B, the only released model).
+    `path` may be `hf://org/name[/file]` (downloaded once into the hub cache, see segvggt.hub).
     """
-    path = Path(path)
+    from segvggt.hub import resolve_checkpoint
+
+    path = resolve_checkpoint(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder; give the checkpoint file itself (e.g. {path / 'last.ckpt'})")
     if not path.is_file():

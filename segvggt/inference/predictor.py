@@ -128,6 +128,20 @@ class Predictor:
         (built as VGGT-1B unless `vggt_config` gives another backbone config)."""
         return cls(load_model(path, vggt_config), device)
 
+    @classmethod
+    def from_pretrained(
+        cls, repo_id: str, filename: str | None = None, device: str | torch.device | None = None,
+        revision: str | None = None, vggt_config: dict | None = None,
+    ) -> "Predictor":
+        """Weights from the Hugging Face Hub, e.g. "org/name" (its model.safetensors, else model.pt) or
+        ("facebook/VGGT-1B", "model.pt"); cached by huggingface_hub, HF_HUB_OFFLINE honoured (see segvggt.hub)."""
+        from segvggt.hub import hub_download, is_hub_spec, parse_hub_spec
+
+        if is_hub_spec(repo_id):
+            repo_id, filename_in_spec, revision_in_spec = parse_hub_spec(repo_id)
+            filename, revision = filename or filename_in_spec, revision or revision_in_spec
+        return cls.from_checkpoint(hub_download(repo_id, filename, revision), device, vggt_config)
+
     @property
     def has_segmentation(self) -> bool:
         return self.loaded.has_segmentation
