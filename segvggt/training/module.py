@@ -9,6 +9,7 @@ import torch
 
 from segvggt.config import experiment_from_dict
 from segvggt.evaluation.scene_eval import SceneEvaluator
+from segvggt.hub import resolve_checkpoint
 from segvggt.losses import SetCriterion
 from segvggt.segmentation.segvggt import SegVGGT
 from segvggt.training.objective import training_losses
@@ -34,7 +35,7 @@ class SegVGGTModule(L.LightningModule):
             # in training and stays frozen at its pre-trained values.
             point_head.requires_grad_(False)
         if self.cfg.pretrained:
-            self.model.load_vggt_checkpoint(self.cfg.pretrained)
+            self.model.load_vggt_checkpoint(resolve_checkpoint(self.cfg.pretrained))  # a path or hf://org/name/file
         teacher = make_teacher(self.model.vggt) if self.cfg.geometry_supervision == "teacher" else None
         # Set through object.__setattr__ so that nn.Module does not register it: the teacher is never
         # trained, never saved in checkpoints (it is rebuilt from `pretrained`) and invisible to DDP.
