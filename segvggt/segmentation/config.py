@@ -48,6 +48,8 @@ class ModelConfig:
             frames at a time: their full-resolution maps are recomputed in the backward pass.
         head_autocast: run the DPT heads under the enclosing autocast (bf16 convolutions; their final
             conv and depth / confidence activations stay fp32). False = VGGT's fp32 heads.
+        frames_chunk_size: frames a DPT head (depth, point, semantic) processes at once; None = the
+            backbone's own (8 for VGGT-1B). With checkpoint_heads it bounds the heads' recompute memory.
     """
 
     backbone: dict[str, Any] | None = None
@@ -67,6 +69,7 @@ class ModelConfig:
     checkpoint_blocks: bool = False
     checkpoint_heads: bool = False
     head_autocast: bool = False
+    frames_chunk_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.num_queries < 1:
@@ -75,6 +78,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.num_classes must be >= 1, got {self.num_classes}")
         if self.lora_rank < 0:
             raise ValueError(f"ModelConfig.lora_rank must be >= 0 (0 = off), got {self.lora_rank}")
+        if self.frames_chunk_size is not None and self.frames_chunk_size < 1:
+            raise ValueError(f"ModelConfig.frames_chunk_size must be >= 1 or null, got {self.frames_chunk_size}")
         if self.frame_mass_chunk < 1:
             raise ValueError(f"ModelConfig.frame_mass_chunk must be >= 1, got {self.frame_mass_chunk}")
         if self.freeze_backbone not in FREEZE_BACKBONE_OPTIONS:

@@ -116,5 +116,5 @@ def test_checkpoint_folder_is_named(infer, photos, tmp_path):
 def test_missing_required_argument_is_one_line(infer, tmp_path):
     code, _, err = infer("--checkpoint", tmp_path / "x.ckpt", "--out", tmp_path / "out")
     assert code == 2
-    one_error_line(err, "the following arguments are required: --images", "--help")
+    one_error_line(err, "one of the arguments --images --video is required", "--help")
     assert snapshot(tmp_path) == {}

@@ -88,3 +88,15 @@ def test_the_teacher_is_not_in_the_checkpoint(tiny_config, tmp_path):
     reference = torch.load(pretrained, weights_only=True)
     for name, value in module.teacher.state_dict().items():
         assert torch.equal(value, reference[name]), name
+
+
+def test_a_frozen_patch_embedding_is_shared_with_the_teacher_not_copied(tiny_config):
+    cfg, _ = tiny_config("model.freeze_patch_embed=true")
+    student = SegVGGT(cfg.model)
+    teacher = low_precision_teacher(make_teacher(student.vggt))
+    assert teacher.aggregator.patch_embed is student.vggt.aggregator.patch_embed
+    assert student.vggt.aggregator.patch_embed.proj.weight.dtype == torch.float32  # the student's stays fp32
+    assert teacher.aggregator.frame_blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    learner = SegVGGT(tiny_config()[0].model)  # tiny: freeze_patch_embed false -> the teacher gets a copy
+    copied = make_teacher(learner.vggt)
+    assert copied.shared_modules == () and copied.aggregator.patch_embed is not learner.vggt.aggregator.patch_embed
