@@ -21,6 +21,9 @@ Run it against another checkout to measure other code: `PYTHONPATH=/path/to/chec
 benchmarks/bench_train_memory.py`; it uses only entry points that the first landing had as well.
 
     python benchmarks/bench_train_memory.py [--grid 2x4 2x6 3x4 3x6] [--height 518] [--no-point-head]
+
+On a GPU, `--device cuda --images 24 48` instead measures the VGGT-1B recipe itself (24 layers, DINOv2,
+random weights): peak allocated memory with the AdamW states and the median time of a few steps.
 """
 
 from __future__ import annotations
@@ -147,6 +150,55 @@ def fixed_bytes(point_head: bool) -> dict[str, float]:
     }
 
 
+def measure_gpu(images: int, H: int, W: int, steps: int = 3) -> tuple[float, float]:
+    """(peak allocated bytes including optimizer states, median seconds per step) of the full recipe
+    on CUDA with B x 24 views (images = 24 B), as SegVGGTModule trains it under bf16-mixed."""
+    from segvggt.losses import SetCriterion
+    from segvggt.segmentation.segvggt import SegVGGT
+    from segvggt.training.objective import training_losses
+    from segvggt.training.optim import build_optimizer, fused_is_compatible
+
+    device = torch.device("cuda")
+    S = 24
+    B = max(1, images // S)
+    cfg, model_cfg = recipe(True, 24, dinov2=True)
+    torch.manual_seed(0)
+    model = SegVGGT(model_cfg).train()
+    model.vggt.point_head.requires_grad_(False)
+    teacher = make_teacher(model).to(device)
+    model.to(device)
+    criterion = SetCriterion(cfg.loss)
+    optimizer, _ = build_optimizer(model, cfg.optim, 1000, fused=fused_is_compatible(cfg.optim.grad_clip, False))
+    scenes = [random_batch(S, H, W, cfg.model.num_classes, seed=b) for b in range(B)]
+    from segvggt.types import SceneBatch
+
+    batch = SceneBatch(
+        torch.cat([s.images for s in scenes]), torch.cat([s.depth for s in scenes]),
+        torch.cat([s.cam_from_world for s in scenes]), torch.cat([s.intrinsics for s in scenes]),
+        torch.cat([s.instance_ids for s in scenes]), [s.targets[0] for s in scenes], ["bench"] * B,
+        [s.frame_names[0] for s in scenes],
+    ).to(device)  # fmt: skip
+    times = []
+    torch.cuda.reset_peak_memory_stats(device)
+    for i in range(steps):
+        torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            losses = training_losses(model, batch, criterion, cfg.loss, cfg.prompts, "teacher", teacher=teacher,
+                                     generator=torch.Generator().manual_seed(i))  # fmt: skip
+            total = criterion.weighted_sum(losses)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], cfg.optim.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated(device)
+    del model, teacher, optimizer, batch
+    torch.cuda.empty_cache()
+    return float(peak), float(np.median(times[1:] if len(times) > 1 else times))
+
+
 def fit(rows: list[tuple[int, int, float]]) -> tuple[np.ndarray, float]:
     """Least squares of activations = c + S * (a + b * L) -> ([c, a, b], max relative residual)."""
     A = np.array([[1.0, S, S * L] for S, L, _ in rows])
@@ -162,10 +214,27 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=518, help="image height (width 518); 518 = worst aspect")
     parser.add_argument("--no-point-head", action="store_true", help="build VGGT without its point head")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (fit and predict) or cuda (measure the 1B recipe)")
+    parser.add_argument("--images", type=int, nargs="+", default=[24, 48], help="with --device cuda: B x 24 views")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     H, W = args.height, 518
+    if args.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            print("bench_train_memory --device cuda: no CUDA GPU here - skipped")
+            return 0
+        print(f"{torch.cuda.get_device_name()}: one training step of the VGGT-1B scannet200 recipe, {W} x {H} px, "
+              f"bf16-mixed, AdamW states included")  # fmt: skip
+        for images in args.images:
+            try:
+                peak, seconds = measure_gpu(images, H, W)
+            except torch.cuda.OutOfMemoryError:
+                print(f"GPU_CHECK train_step_{images}_images out of memory")
+                torch.cuda.empty_cache()
+                continue
+            print(f"GPU_CHECK train_step_{images}_images peak {peak / GB:.1f} GB, {seconds:.2f} s per step")
+        return 0
     point_head = not args.no_point_head
     print(f"training step of the scannet200 recipe at C = {WIDTH}, {W} x {H} px, bf16 autocast on the CPU, "
           f"point head {'on' if point_head else 'off'}; torch {torch.__version__}")  # fmt: skip

@@ -19,6 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from segvggt.backbone.camera_head import activate
 from segvggt.backbone.config import DPTConfig
 from segvggt.backbone.dpt_fusion import FeatureFusionBlock, add_pos_embed
+from segvggt.backbone.precision import fp32_region
 
 
 class DPTHead(nn.Module):
@@ -105,7 +106,7 @@ class DPTHead(nn.Module):
         if self.cfg.feature_only:
             return out.reshape(B, S, *out.shape[1:])
         # The last conv and the activations (exp of depth and confidence) stay fp32 under autocast.
-        with _fp32(out.device.type):
+        with fp32_region(out.device.type):
             out = self.scratch.output_conv2(out.float())
             fmap = rearrange(out, "(b s) c h w -> b s h w c", b=B, s=S)
             preds = activate(fmap[..., :-1], self.cfg.activation)
@@ -130,7 +131,3 @@ class DPTHead(nn.Module):
         if kind == "sigmoid":
             return torch.sigmoid(c)
         raise ValueError(f"unknown confidence activation {kind!r}")
-
-
-def _fp32(device_type: str):
-    return torch.autocast(device_type=device_type, enabled=False)

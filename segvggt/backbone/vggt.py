@@ -38,6 +38,7 @@ from segvggt.backbone.aggregator import Aggregator
 from segvggt.backbone.camera_head import CameraHead
 from segvggt.backbone.config import VGGTConfig
 from segvggt.backbone.dpt_head import DPTHead
+from segvggt.backbone.precision import fp32_region
 
 
 class VGGT(nn.Module):
@@ -106,7 +107,7 @@ class VGGT(nn.Module):
         patch token in P; heads: subset of HEADS to run (None = every enabled head).
         """
         predictions: dict[str, Any] = {}
-        dense_region = contextlib.nullcontext() if self.cfg.head_autocast else _fp32_region(images.device.type)
+        dense_region = contextlib.nullcontext() if self.cfg.head_autocast else fp32_region(images.device.type)
         for name in self.enabled_heads(heads):
             head = getattr(self, f"{name}_head")
             # Under autocast the residual stream is already fp32; this only matters for half inputs
@@ -114,7 +115,7 @@ class VGGT(nn.Module):
             dtype = next(head.parameters()).dtype
             inputs = [None if t is None else t.to(dtype) for t in tokens_list]
             if name == "camera":
-                with _fp32_region(images.device.type):
+                with fp32_region(images.device.type):
                     pose_enc_list = head(inputs, num_iterations=self.cfg.camera_num_iterations)
                 predictions["pose_enc"] = pose_enc_list[-1]
                 predictions["pose_enc_list"] = pose_enc_list
@@ -129,12 +130,6 @@ class VGGT(nn.Module):
 
 
 HEADS = ("camera", "depth", "point")
-
-
-def _fp32_region(device_type: str):
-    if device_type in ("cuda", "cpu", "xpu", "mps"):
-        return torch.autocast(device_type=device_type, enabled=False)
-    return contextlib.nullcontext()
 
 
 def build_vggt(cfg: dict | VGGTConfig | None = None, **options: Any) -> VGGT:
