@@ -7,9 +7,12 @@ teacher's forward (camera + depth), the student's forward and a backward pass. T
 arithmetic (matching, point losses: < 0.1 % of the step) is replaced by the mean of every output, so
 every output receives a gradient as in training.
 
-Reported: FLOPs per part, the minimum the transformer parts need (forward 2 N T, backward 4 N T, for
-N parameters applied to T tokens, plus attention; the frozen patch embedding and the teacher only
-forward), and the ratio measured / minimum. Checkpointing adds one forward of what it recomputes. A
+Reported: the FLOPs of the student's forward, its backward (with the recomputation of checkpointed
+layers and heads) and the teacher's forward; the minimum the step needs: 6 N T + 3 x attention for
+the student's aggregator (N its matrix parameters, T tokens: forward 2 N T, backward 4 N T), the
+teacher's aggregator forward, the frozen patch embedding once (both read the same images), and 3 x
+the forward of the student's heads and decoder (+ the teacher's heads once); and the ratio. The
+aggregator and patch-embedding parts are computed analytically, the heads as the measured remainder. A
 time is predicted at a given matmul rate: the issue measured 780 TFLOP/s of bf16 matmuls on the H100
 (1.25e15 FLOP in 1.6 s); real steps reach a fraction of that.
 
@@ -81,30 +84,6 @@ def backward(out: dict) -> None:
     sum(t.float().mean() for t in tensors).backward()
 
 
-# Student parts by module path prefix (FlopCounterMode names paths from the root class).
-PARTS = {
-    "aggregator blocks": ("SegVGGT.vggt.aggregator.frame_blocks", "SegVGGT.vggt.aggregator.global_blocks"),
-    "patch embed (DINOv2, frozen)": ("SegVGGT.vggt.aggregator.patch_embed",),
-    "camera head": ("SegVGGT.vggt.camera_head",),
-    "depth head": ("SegVGGT.vggt.depth_head",),
-    "point head": ("SegVGGT.vggt.point_head",),
-    "semantic head": ("SegVGGT.semantic_head",),
-    "query blocks, key/value projections, prompts, query heads": (
-        "SegVGGT.query_blocks", "SegVGGT.prompt_encoder", "SegVGGT.query_heads"),
-}  # fmt: skip
-
-
-def own_flops(counts: dict[str, dict]) -> dict[str, float]:
-    """Per module path, its FLOPs minus those of its direct children (ops it runs itself)."""
-    total = {path: float(sum(c.values())) for path, c in counts.items()}
-    own = dict(total)
-    for path, flops in total.items():
-        parent = path.rpartition(".")[0]
-        if parent in own and path != parent:
-            own[parent] -= flops
-    return own
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=2)
@@ -124,46 +103,48 @@ def main() -> int:
     teacher_flops = counter.get_total_flops()
     with FlopCounterMode(display=False) as counter:
         student_forward(model, images, prompts)
-    forward_total = counter.get_total_flops()
-    own = own_flops(counter.get_flop_counts())
-    forward_parts = {name: sum(f for p, f in own.items() if p.startswith(prefixes)) for name, prefixes in PARTS.items()}
-    with FlopCounterMode(display=False) as counter:  # module attribution is unreliable with recompute here
+    forward_flops = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter:
         backward(student_forward(model, images, prompts))
-    total = teacher_flops + counter.get_total_flops()
-    backward_flops = counter.get_total_flops() - forward_total
+    step_flops = counter.get_total_flops()
+    total = teacher_flops + step_flops
 
-    # The minimum of the transformer parts: tokens per view P = 5 + (H/14)(W/14).
+    # Transformer parts, analytically: tokens per view P = 5 + (H/14)(W/14); a block costs 2 N per token
+    # (N its matrix parameters) plus attention, forward.
     agg = model.vggt.aggregator
-    P = agg.patch_start_idx + (H // 14) * (W // 14)
-    tokens = B * S * P
-    block_params = sum(p.numel() for blk in (*agg.frame_blocks, *agg.global_blocks) for p in blk.parameters())
-    C, depth = agg.embed_dim, agg.depth
-    attention_fwd = depth * (4 * B * S * P * P * C + 4 * B * (S * P) ** 2 * C)  # frame + global, QK^T and AV
-    dino_params = sum(p.numel() for p in agg.patch_embed.parameters())
     patches = (H // 14) * (W // 14)
-    dino_fwd = 2 * dino_params * B * S * patches + 24 * 4 * B * S * patches**2 * C
-    minimum = (6 * block_params * tokens + 3 * attention_fwd  # student aggregator: forward + backward
-               + 2 * block_params * tokens + attention_fwd  # teacher aggregator: forward
-               + dino_fwd)  # the frozen patch embedding once (student and teacher read the same tokens)
-    heads_fwd = forward_total - forward_parts["aggregator blocks"] - forward_parts["patch embed (DINOv2, frozen)"]
-    teacher_heads_fwd = forward_parts["camera head"] + forward_parts["depth head"]
-    minimum += 3 * heads_fwd + teacher_heads_fwd  # heads and decoder: forward + backward, no recompute
+    P = agg.patch_start_idx + patches
+    tokens = B * S * P
+    block_params = sum(p.numel() for blk in (*agg.frame_blocks, *agg.global_blocks) for p in blk.parameters() if p.dim() > 1)
+    C, depth = agg.embed_dim, agg.depth
+    attention = depth * (4 * B * S * P * P * C + 4 * B * (S * P) ** 2 * C)  # frame + global: QK^T and AV
+    aggregator_fwd = 2 * block_params * tokens + attention
+    dino = agg.patch_embed
+    dino_params = sum(p.numel() for p in dino.parameters() if p.dim() > 1)
+    dino_tokens = B * S * (patches + 5)  # + cls and 4 registers
+    dino_depth = len(getattr(dino, "blocks", ()))
+    dino_fwd = 2 * dino_params * dino_tokens + dino_depth * 4 * B * S * (patches + 5) ** 2 * C
+    student_heads_fwd = forward_flops - aggregator_fwd - dino_fwd  # heads, semantic head, decoder
+    teacher_heads_fwd = teacher_flops - aggregator_fwd - dino_fwd
+    minimum = (3 * aggregator_fwd  # student aggregator: forward + backward (6 N T + 3 x attention)
+               + aggregator_fwd + dino_fwd  # teacher aggregator forward; one patch embedding for both
+               + 3 * student_heads_fwd + teacher_heads_fwd)  # heads and decoder: forward (+ backward)
     print(f"training step of the scannet200 recipe: {B} x {S} views of {W} x {H} px ({B * S} images), "
           f"traced on meta in {time.perf_counter() - start:.0f} s; torch {torch.__version__}")  # fmt: skip
-    print(f"{'student forward, by part':<58}{'TFLOP':>8}{'share':>8}")
-    for name, flops in forward_parts.items():
-        if flops:
-            print(f"{name:<58}{flops / T:>8.2f}{flops / forward_total:>8.1%}")
-    other = forward_total - sum(forward_parts.values())
-    print(f"{'other (frame attention mass glue, losses surrogate)':<58}{other / T:>8.2f}{other / forward_total:>8.1%}")
-    print(f"{'student forward':<58}{forward_total / T:>8.2f}")
-    print(f"{'student backward (with checkpoint recomputation)':<58}{backward_flops / T:>8.2f}")
-    print(f"{'teacher forward (camera + depth)':<58}{teacher_flops / T:>8.2f}")
-    print(f"{'whole step':<58}{total / T:>8.2f}")
-    print(f"minimum: 6 N T + 3 x attention for the student's aggregator (N its parameters, T tokens), 2 N T + "
-          f"attention for the teacher's, the patch embedding once, 3 x the forward of the heads and the decoder, "
-          f"the teacher's heads once: {minimum / T:.2f} TFLOP; whole step / minimum = {total / minimum:.2f} "
-          f"(checkpoint recomputation and the patch embedding run twice are the excess)")  # fmt: skip
+    rows = [
+        ("student forward", forward_flops),
+        ("  of which aggregator blocks (2 N T + attention)", aggregator_fwd),
+        ("  of which patch embedding (DINOv2, frozen)", dino_fwd),
+        ("  of which heads, semantic head, query decoder", student_heads_fwd),
+        ("student backward, with checkpoint recomputation", step_flops - forward_flops),
+        ("teacher forward (camera + depth)", teacher_flops),
+        ("whole step", total),
+        ("minimum (see the module docstring)", minimum),
+    ]
+    for name, flops in rows:
+        print(f"{name:<52}{flops / T:>9.1f} TFLOP")
+    print(f"whole step / minimum = {total / minimum:.2f} (the excess: checkpoint recomputation, the patch "
+          f"embedding run by student and teacher)")  # fmt: skip
     print(f"predicted step time at {args.rate:.0f} TFLOP/s: {total / (args.rate * T):.2f} s "
           f"(at half that rate: {2 * total / (args.rate * T):.2f} s)")  # fmt: skip
     return 0

@@ -130,11 +130,12 @@ def run_video_inference(video: str | Path, checkpoint, out: str | Path, prompts=
     import shutil
 
     from segvggt.inference import exports, scale
-    from segvggt.inference.pipeline import InferenceOptions, _check_out, run_inference
+    from segvggt.inference.output_folder import check_out
+    from segvggt.inference.pipeline import InferenceOptions, run_inference
 
     options = options or InferenceOptions()
     out = Path(out)
-    _check_out(out, options.overwrite)
+    check_out(out, Path(video), [Path(video)], Path(checkpoint), options.overwrite)
     exports.parse_exports(options.exports)  # fail on bad options before decoding a long video
     if options.scale:
         scale.parse_scale_spec(options.scale)

@@ -127,7 +127,8 @@ def test_train_check_inputs_resolves_hub_pretrained(monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr(huggingface_hub, "hf_hub_download",
                         lambda repo_id, filename, revision=None, cache_dir=None: seen.append((repo_id, filename)) or str(target))
-    cfg = SimpleNamespace(pretrained="hf://facebook/VGGT-1B/model.pt", data=SimpleNamespace(benchmark="synthetic"))
+    data = SimpleNamespace(benchmark="synthetic", root=str(tmp_path / "synthetic"))
+    cfg = SimpleNamespace(pretrained="hf://facebook/VGGT-1B/model.pt", data=data)
     train.check_inputs(cfg)  # resolves (downloads once) before any model is built
     assert seen == [("facebook/VGGT-1B", "model.pt")]
     with pytest.raises(train.ToolError, match="pre-trained checkpoint nowhere.pt not found"):
