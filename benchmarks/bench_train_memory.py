@@ -8,19 +8,24 @@ layers and a conv patch embedding, and sees S views of 518 px (worst aspect: squ
 step fits this machine. The DINOv2 patch embedding is frozen and runs without gradient: it adds only
 its weights (counted below) and a transient that ends before the student's activations pile up.
 
-Measured: the peak of allocated bytes during the step (torch's profiler memory events), above what is
-allocated before it (the weights). Fitted: activations(S, L) = c + S * (a + b * L) from the grid of
-(S, L) below, after removing the step's parameter gradients, which are known exactly. Predicted for the
-VGGT-1B recipe (L = 24, DINOv2) at B x S images:
+The step's phases are measured apart (allocated bytes from torch's profiler memory events), because
+their peaks do not add up the same way at small and at full size:
+    T  the teacher's forward (transient: nothing of it stays but its targets),
+    F  the student's forward: its peak, and what stays allocated for the backward pass,
+    B  the backward pass above F and all parameter gradients (allocated beforehand here; the full
+       model's are known exactly and added back).
+Each is fitted as c + d L + S (a + b L) over the (S, L) grid (d L: autocast's bf16 copies of the
+trainable matrices, kept for the whole forward pass whatever the number of images). For the VGGT-1B recipe (L = 24, 24 views
+per scene) the peak above the fixed bytes (weights, AdamW states) is then
+    this code:           max(T(24 views), F_peak(images), F(images) + B(images) + gradients)
+    the first landing:   max(F_peak, F + T(all images), F + B + gradients)
+since the first landing ran the teacher on the whole batch after the student's forward, and this code
+runs it first, one scene at a time. (The issue's table measured one step without optimizer states;
+that number is printed too.) Run it against another checkout to measure other code:
+`PYTHONPATH=/path/to/checkout python path/to/checkout/benchmarks/bench_train_memory.py`; it uses only
+entry points that the first landing had as well.
 
-    peak = student weights + teacher weights + gradients + AdamW states (2 x fp32 per trainable
-           parameter, allocated at the first optimizer step) + activations(S_total, 24)
-
-(the issue's table measured one step without optimizer states; that number is printed too.)
-Run it against another checkout to measure other code: `PYTHONPATH=/path/to/checkout python
-benchmarks/bench_train_memory.py`; it uses only entry points that the first landing had as well.
-
-    python benchmarks/bench_train_memory.py [--grid 2x4 2x6 3x4 3x6] [--height 518] [--no-point-head]
+    python benchmarks/bench_train_memory.py [--grid 2x4 2x6 2x8 3x4 3x6] [--height 518] [--no-point-head]
 
 On a GPU, `--device cuda --images 24 48` instead measures the VGGT-1B recipe itself (24 layers, DINOv2,
 random weights): peak allocated memory with the AdamW states and the median time of a few steps.
@@ -79,6 +84,38 @@ def make_teacher(model):
     return low_precision_teacher(make(model.vggt))
 
 
+def teacher_first() -> bool:
+    """True for this code (teacher before the student, one scene at a time), False for the first landing."""
+    try:
+        import segvggt.training.teacher  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class CachedTeacher:
+    """Stands in for the teacher inside `training_losses`: returns its outputs computed beforehand."""
+
+    def __init__(self, outputs: dict):
+        self.outputs = outputs
+
+    def __call__(self, images, heads=None):
+        return self.outputs
+
+
+def live_and_peak(fn) -> tuple[float, float, object]:
+    """(bytes still allocated after fn(), peak bytes during it, fn's result), from the profiler's events."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = fn()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return float(current), float(peak), result
+
+
 def random_batch(S: int, H: int, W: int, num_classes: int, seed: int = 0):
     from segvggt.types import InstanceTargets, SceneBatch
 
@@ -100,8 +137,8 @@ def random_batch(S: int, H: int, W: int, num_classes: int, seed: int = 0):
                       [targets], ["bench"], [[str(i) for i in range(S)]])  # fmt: skip
 
 
-def measure(S: int, L: int, H: int, W: int, point_head: bool) -> tuple[float, float, float]:
-    """(peak bytes of the step above the weights, gradient bytes of this model, seconds of one step)."""
+def measure(S: int, L: int, H: int, W: int, point_head: bool) -> dict[str, float]:
+    """Bytes of the step's phases (see the module docstring) and the gradient bytes of this model."""
     from segvggt.losses import SetCriterion
     from segvggt.segmentation.segvggt import SegVGGT
     from segvggt.training.objective import training_losses
@@ -114,20 +151,35 @@ def measure(S: int, L: int, H: int, W: int, point_head: bool) -> tuple[float, fl
     teacher = make_teacher(model)
     criterion = SetCriterion(cfg.loss)
     batch = random_batch(S, H, W, cfg.model.num_classes)
-
-    def step() -> None:
-        generator = torch.Generator().manual_seed(0)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            losses = training_losses(model, batch, criterion, cfg.loss, cfg.prompts, "teacher", teacher=teacher,
-                                     generator=generator)  # fmt: skip
-            total = criterion.weighted_sum(losses)
-        total.backward()
-
     start = time.perf_counter()
-    peak = peak_memory(step, torch.device("cpu"))
-    seconds = time.perf_counter() - start
+
+    def teacher_pass():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            try:
+                return teacher(batch.images, heads=("camera", "depth"))
+            except TypeError:  # the first landing's VGGT takes no `heads`
+                return teacher(batch.images)
+
+    _, t_peak, outputs = live_and_peak(teacher_pass)
+    cached = CachedTeacher({k: v for k, v in outputs.items() if k in ("pose_enc", "depth", "depth_conf")})
+    del outputs
+
+    def forward():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            losses = training_losses(model, batch, criterion, cfg.loss, cfg.prompts, "teacher", teacher=cached,
+                                     generator=torch.Generator().manual_seed(0))  # fmt: skip
+            return criterion.weighted_sum(losses)
+
+    f_live, f_peak, total = live_and_peak(forward)
+    # The gradients are allocated before the backward pass (autograd then adds into them), so B is the
+    # backward's own transient on top of F and every gradient: the bound for any order of allocation.
+    for param in model.parameters():
+        if param.requires_grad:
+            param.grad = torch.zeros_like(param)
+    _, b_peak, _ = live_and_peak(total.backward)
     grads = sum(p.numel() * 4 for p in model.parameters() if p.requires_grad)
-    return float(peak), float(grads), seconds
+    return {"T": t_peak, "F_peak": f_peak, "F": f_live, "B": b_peak, "grads": grads,
+            "seconds": time.perf_counter() - start}  # fmt: skip
 
 
 def fixed_bytes(point_head: bool) -> dict[str, float]:
@@ -143,7 +195,9 @@ def fixed_bytes(point_head: bool) -> dict[str, float]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
         "student weights": sum(p.numel() * p.element_size() for p in model.parameters()),
-        "teacher weights": sum(p.numel() * p.element_size() for p in teacher.parameters()),
+        # modules the teacher shares with the student (its frozen patch embedding) are counted once
+        "teacher weights": sum(p.numel() * p.element_size() for p in teacher.parameters()
+                               if all(p is not q for q in model.parameters())),
         "gradients": 4 * trainable,
         "AdamW states": 8 * trainable,
         "trainable parameters": trainable,
@@ -200,17 +254,24 @@ def measure_gpu(images: int, H: int, W: int, steps: int = 3) -> tuple[float, flo
 
 
 def fit(rows: list[tuple[int, int, float]]) -> tuple[np.ndarray, float]:
-    """Least squares of activations = c + S * (a + b * L) -> ([c, a, b], max relative residual)."""
-    A = np.array([[1.0, S, S * L] for S, L, _ in rows])
-    y = np.array([act for _, _, act in rows])
+    """Least squares of y = c + d L + S (a + b L) over rows (S, L, y) -> ([c, d, a, b], max relative residual).
+
+    d L: per layer whatever the number of images (autocast's bf16 copies of the trainable matrices)."""
+    A = np.array([[1.0, L, S, S * L] for S, L, _ in rows])
+    y = np.array([value for _, _, value in rows])
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-    residual = float(np.max(np.abs(A @ coef - y) / y))
+    residual = float(np.max(np.abs(A @ coef - y) / np.maximum(np.abs(y), 1.0)))
     return coef, residual
+
+
+def at(coef: np.ndarray, S: int, L: int) -> float:
+    c, d, a, b = coef
+    return float(c + d * L + S * (a + b * L))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--grid", nargs="+", default=["2x4", "2x6", "3x4", "3x6"], help="SxL pairs to measure")
+    parser.add_argument("--grid", nargs="+", default=["2x4", "2x6", "2x8", "3x4", "3x6"], help="SxL pairs to measure")
     parser.add_argument("--height", type=int, default=518, help="image height (width 518); 518 = worst aspect")
     parser.add_argument("--no-point-head", action="store_true", help="build VGGT without its point head")
     parser.add_argument("--threads", type=int, default=0)
@@ -238,26 +299,38 @@ def main() -> int:
     point_head = not args.no_point_head
     print(f"training step of the scannet200 recipe at C = {WIDTH}, {W} x {H} px, bf16 autocast on the CPU, "
           f"point head {'on' if point_head else 'off'}; torch {torch.__version__}")  # fmt: skip
-    print(f"{'S':>3} {'L':>3} {'peak GB':>8} {'grads GB':>9} {'activations GB':>15} {'step s':>7}")
+    print(f"{'S':>3} {'L':>3} {'teacher T':>10} {'fwd peak':>9} {'fwd kept F':>11} {'bwd B':>8} {'grads':>7} {'s':>6}"
+          "   (GB)")  # fmt: skip
     rows = []
     for item in args.grid:
         S, L = (int(v) for v in item.lower().split("x"))
-        peak, grads, seconds = measure(S, L, H, W, point_head)
-        rows.append((S, L, peak - grads))
-        print(f"{S:>3} {L:>3} {peak / GB:>8.3f} {grads / GB:>9.3f} {(peak - grads) / GB:>15.3f} {seconds:>7.1f}", flush=True)
-    (c, a, b), residual = fit(rows)
-    print(f"fit: activations = {c / GB:.3f} + S x ({a / GB:.4f} + {b / GB:.5f} x L) GB "
-          f"(max residual {100 * residual:.1f} %)")  # fmt: skip
+        m = measure(S, L, H, W, point_head)
+        rows.append((S, L, m))
+        print(f"{S:>3} {L:>3} {m['T'] / GB:>10.3f} {m['F_peak'] / GB:>9.3f} {m['F'] / GB:>11.3f} {m['B'] / GB:>8.3f} "
+              f"{m['grads'] / GB:>7.3f} {m['seconds']:>6.0f}", flush=True)  # fmt: skip
+    fits = {}
+    for key in ("T", "F_peak", "F", "B"):
+        fits[key], residual = fit([(S, L, m[key]) for S, L, m in rows])
+        c, d, a, b = fits[key] / GB
+        print(f"fit {key:>6} = {c:.3f} + {d:.4f} L + S x ({a:.4f} + {b:.5f} L) GB (max residual {100 * residual:.1f} %)")
     fixed = fixed_bytes(point_head)
     print("VGGT-1B recipe, analytic: " + ", ".join(
         f"{k} {v / GB:.2f} GB" for k, v in fixed.items() if k != "trainable parameters"
     ) + f" ({fixed['trainable parameters'] / 1e6:.0f} M trainable)")  # fmt: skip
+    order = "teacher first, one scene at a time" if teacher_first() else "teacher on the whole batch after the student"
     for images in (24, 48):
-        activations = c + images * (a + b * 24)
-        step = fixed["student weights"] + fixed["teacher weights"] + fixed["gradients"] + activations
-        print(f"predicted peak GB at {images} images: {(step + fixed['AdamW states']) / GB:.1f} "
-              f"(one step without optimizer states: {step / GB:.1f}; activations {activations / GB:.1f}, "
-              f"{activations / images / GB:.3f} per image)")  # fmt: skip
+        f_peak, kept = at(fits["F_peak"], images, 24), at(fits["F"], images, 24)
+        backward = kept + fixed["gradients"] + at(fits["B"], images, 24)
+        if teacher_first():
+            teacher = at(fits["T"], 24, 24)  # one scene of 24 views
+            above = max(teacher, f_peak, backward)
+        else:
+            teacher = kept + at(fits["T"], images, 24)
+            above = max(f_peak, teacher, backward)
+        weights = fixed["student weights"] + fixed["teacher weights"]
+        print(f"predicted peak GB at {images} images: {(weights + fixed['AdamW states'] + above) / GB:.1f} "
+              f"(one step without optimizer states: {(weights + above) / GB:.1f}; {order}; phases above the "
+              f"weights: teacher {teacher / GB:.1f}, forward {f_peak / GB:.1f}, backward {backward / GB:.1f})")  # fmt: skip
     return 0
 
 
