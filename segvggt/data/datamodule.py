@@ -26,6 +26,9 @@ def _seed_worker(worker_id: int) -> None:
     # samples carry their own seeds (SampleKey.seed); this only pins torch/numpy state used elsewhere
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
+    # one thread per worker process: the loaders' small tensor ops otherwise spin OpenMP threads that
+    # compete with each other and with the training process for the same cores
+    torch.set_num_threads(1)
 
 
 def ensure_synthetic(cfg: DataConfig, progress: bool = True) -> None:
