@@ -45,5 +45,9 @@ def proxy_model(width: int = 1024, depth: int = 24, num_queries: int = 100):
                          query_dim=query_dim, query_heads=max(1, query_dim // 32), mask_dim=max(8, width // 8)).eval()  # fmt: skip
 
 
-def predictor_for(model, device: str | torch.device | None, precision: str = "auto", click_graphs: bool = True) -> Predictor:
-    return Predictor(LoadedModel(model, "export", "scannet", 518, "crop", "random"), device, precision, click_graphs)
+def predictor_for(
+    model, device: str | torch.device | None, precision: str = "auto", click_graphs: bool = True, image_size: int = 518
+) -> Predictor:
+    """A Predictor on `model`; photo paths are resized to `image_size` wide (crop mode), as in training."""
+    loaded = LoadedModel(model, "export", "scannet", image_size, "crop", "random")
+    return Predictor(loaded, device, precision, click_graphs)
