@@ -130,7 +130,8 @@ class QueryBlock(nn.Module):
             prompts: [B, R, Dq] prompt queries.
             kv: [B, S*P', 2 Dq] `token_kv` of this layer.
             object_kv: (keys, values) [B, heads, Q, Dq/heads] of the object queries at this block.
-            self_attn_mask: [R, Q+R] bool, the prompt rows of `prompt_isolation_mask(Q, R)`.
+            self_attn_mask: [R, Q+R] the prompt rows of `prompt_isolation_mask(Q, R)`: bool (True = may
+                attend) or additive (0 / -inf, in the attention's dtype).
 
         Returns:
             [B, R, Dq] updated prompt queries.

@@ -249,7 +249,11 @@ class SegVGGT(nn.Module):
         # The object queries' residual stream is fp32 under autocast; the prompts' is kept in the same dtype.
         prompts = encoder.initial(encoded.token_kv[0], S, grid_hw, clicks, sampling).to(cache.queries.dtype)
         refresh = encoder.refresh_layers(encoded.token_kv, sampling, clicks)  # [L, B, R, Dq]
-        attn_mask = prompt_isolation_mask(Q, R, prompts.device)[Q:]  # [R, Q+R]
+        allowed = prompt_isolation_mask(Q, R, prompts.device)[Q:]  # [R, Q+R]
+        # As an additive mask in the attention's dtype, made once: SDPA would convert a bool mask per block.
+        device_type = prompts.device.type
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else prompts.dtype
+        attn_mask = torch.zeros(allowed.shape, dtype=dtype, device=prompts.device).masked_fill_(~allowed, float("-inf"))
         for i, (block, kv) in enumerate(zip(self.query_blocks, encoded.token_kv)):
             prompts = block.forward_prompts(prompts + refresh[i], kv, cache.self_kv[i], attn_mask)
         return prompts
