@@ -8,7 +8,10 @@
 Shapes: S views, H, W network pixels, h, w = H/2, W/2, N instances, M points.
 Clicks are (frame, x, y, positive) in pixels of the ORIGINAL photo (x right, y down); they are mapped to
 network pixels through each photo's `ImageRecord`. `segment` reuses the cached encoding: only the query
-blocks and heads run, never the backbone.
+blocks and heads run, never the backbone; the object queries run once per encoding (their cache is
+made at the first segment_all or click) and a click then runs only its prompt queries, replayed as a
+CUDA graph on GPUs. On a GPU the weights are bf16 where the numerics allow (precision.py); see
+docs/inference_scale.md.
 """
 
 from __future__ import annotations
@@ -121,7 +124,8 @@ class Predictor:
         click_graphs: bool = True,
     ) -> None:
         """precision: "auto" (bf16 weights and autocast on CUDA GPUs with bf16, fp16 autocast on older GPUs,
-        fp32 elsewhere), "bf16" or "fp32"; see precision.py. The model is moved (and in bf16 cast) in place.
+        fp32 elsewhere), "bf16" or "fp32"; see precision.py. The model is moved, frozen (requires_grad off) and in
+        bf16 mode cast, in place.
         click_graphs: answer clicks by replaying CUDA graphs (CUDA only; see click_graph.py)."""
         self.device = resolve_device(device)
         self.loaded = loaded
@@ -341,7 +345,6 @@ class Predictor:
                 records=list(scene.records),
             ))  # fmt: skip
         return results
-
 
     def _click_decoder(self, scene: _Scene) -> ClickDecoder:
         if scene.clicks is None:
