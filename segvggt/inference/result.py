@@ -190,6 +190,15 @@ class PromptResult:
         return (logits > threshold).cpu().numpy()
 
 
+def to_host(tensors: list[Tensor]) -> list[np.ndarray]:
+    """Copy device tensors to numpy arrays: all copies queued asynchronously (pinned buffers on CUDA),
+    then one synchronisation, instead of one blocking copy per tensor."""
+    host = [t.detach().to("cpu", non_blocking=True) for t in tensors]
+    if any(t.device.type == "cuda" for t in tensors):
+        torch.cuda.synchronize()
+    return [h.numpy() for h in host]
+
+
 def to_numpy(x: Tensor, dtype=None) -> np.ndarray:
     array = x.detach().to("cpu", torch.float32 if x.is_floating_point() else None).numpy()
     return array.astype(dtype) if dtype is not None else array

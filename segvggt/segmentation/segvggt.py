@@ -3,6 +3,8 @@
     encoded = model.encode(images)              # backbone once: aggregator, VGGT heads, semantic DPT head
     out = model.decode(encoded, prompts)        # query blocks + heads only; as often as you like
     out = model(images, prompts)                # == model.decode(model.encode(images), prompts)
+    cache = model.object_query_cache(encoded)   # object queries once per encoding (they never read prompts)
+    out = model.decode(encoded, prompts, prompts_only=True, cache=cache)  # a click: R prompt queries only
 
 Shapes: B scenes, S views, H, W input pixels (multiples of the patch size), h, w = H/2, W/2,
 P tokens per view (P' = patch tokens), C aggregator width, Dq query width, D instance-feature
@@ -36,6 +38,7 @@ from segvggt.segmentation.config import ModelConfig, resolve_query_layers
 from segvggt.segmentation.heads import QueryHeads
 from segvggt.segmentation.prompts import ClickBatch, PromptEncoder, Prompts, parse_prompts
 from segvggt.segmentation.query_block import QueryBlock, prompt_isolation_mask
+from segvggt.segmentation.query_cache import ObjectQueryCache
 from segvggt.segmentation.trainable import param_groups, set_trainable
 
 logger = logging.getLogger(__name__)
@@ -179,6 +182,7 @@ class SegVGGT(nn.Module):
         return_frame_mass: bool = False,
         prompts_only: bool = False,
         mask_logits: bool = True,
+        cache: ObjectQueryCache | None = None,
     ) -> dict[str, Any]:
         """Query blocks and heads on an encoding; see the module docstring for the output dict.
 
@@ -186,57 +190,138 @@ class SegVGGT(nn.Module):
             pixels; None = no prompts (R = 0). Each prompt is decoded as one extra query that sees the
             object queries and itself only, so its answer does not depend on the other prompts and the
             object-query outputs do not depend on the prompts.
-        prompts_only: answer the prompts only (interactive clicks): the object queries still run
-            through the blocks (prompts attend to them) but their masks and classes are not computed;
-            `pred_logits` / `pred_masks` are then absent from the output.
+        prompts_only: answer the prompts only (interactive clicks): the masks and classes of the object
+            queries are not computed; `pred_logits` / `pred_masks` are then absent from the output.
         mask_logits: False = return the mask embeddings `pred_mask_embed` [B, Q, D] and
             `prompt_mask_embed` [B, R, D] instead of `pred_masks` / `prompt_masks` (mask logit at a
             pixel = embedding . instance_features there). Training evaluates them at sampled points
             only, never materialising [B, Q, S, h, w].
+        cache: `object_query_cache(encoded)`: the object queries are then read from it and only the R
+            prompt queries run through the blocks (a click costs R queries, not Q + R); the answer
+            equals the decode without it. None = everything runs (training uses this path).
         """
         B, S = encoded.batch_size, encoded.num_frames
         H, W = encoded.image_size
-        Q = self.config.num_queries
         device = encoded.instance_features.device
-        grid_hw = (H // self.patch_size, W // self.patch_size)
         clicks = parse_prompts(prompts, B, S, (H, W), device) if prompts is not None else None
-        R = clicks.num_prompts if clicks is not None else 0
+        if cache is None:
+            queries, masses = self._decode_queries(encoded, clicks, return_frame_mass)
+            if prompts_only:
+                queries = queries[:, self.config.num_queries :]
+        else:
+            self._check_cache(cache, encoded, return_frame_mass)
+            masses = list(cache.frame_mass) if return_frame_mass else []
+            prompt_queries = self.prompt_queries(encoded, clicks, cache) if clicks is not None else cache.queries[:, :0]
+            queries = prompt_queries if prompts_only else torch.cat([cache.queries, prompt_queries], dim=1)
+        valid = clicks.prompt_valid if clicks is not None else torch.zeros(B, 0, dtype=torch.bool, device=device)
+        out: dict[str, Any] = dict(encoded.geometry)
+        out.update(self._query_outputs(queries, encoded.instance_features, valid, not prompts_only, mask_logits))
+        out["instance_features"] = encoded.instance_features
+        if return_frame_mass:
+            out["frame_attention_mass"] = torch.stack(masses)
+        return out
 
+    def object_query_cache(self, encoded: Encoded, return_frame_mass: bool = False) -> ObjectQueryCache:
+        """Run the Q object queries alone through the blocks and keep what prompts read from them
+        (see query_cache.py). Once per encoding; then `decode(encoded, prompts, cache=...)`."""
+        B, S = encoded.batch_size, encoded.num_frames
+        queries = self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)
+        mass_queries = self.config.num_queries if return_frame_mass else 0
+        self_kv, masses = [], []
+        for block, kv in zip(self.query_blocks, encoded.token_kv):
+            queries, mass, pair = block.forward_objects(queries, kv, S, None, mass_queries, self.config.frame_mass_chunk)
+            self_kv.append(pair)
+            if mass is not None:
+                masses.append(mass)
+        return ObjectQueryCache(self_kv, queries, torch.stack(masses) if masses else None)
+
+    def prompt_queries(self, encoded: Encoded, clicks: ClickBatch, cache: ObjectQueryCache) -> Tensor:
+        """The R prompt queries after the last block [B, R, Dq], the object queries read from `cache`.
+
+        Static shapes, no host synchronisation: this (with `decode_clicks`) is what the Predictor
+        captures in a CUDA graph.
+        """
+        S = encoded.num_frames
+        H, W = encoded.image_size
+        grid_hw = (H // self.patch_size, W // self.patch_size)
+        Q, R = cache.num_queries, clicks.num_prompts
+        encoder = self.prompt_encoder
+        sampling = encoder.sampling(clicks, S, grid_hw)
+        # The object queries' residual stream is fp32 under autocast; the prompts' is kept in the same dtype.
+        prompts = encoder.initial(encoded.token_kv[0], S, grid_hw, clicks, sampling).to(cache.queries.dtype)
+        refresh = encoder.refresh_layers(encoded.token_kv, sampling, clicks)  # [L, B, R, Dq]
+        allowed = prompt_isolation_mask(Q, R, prompts.device)[Q:]  # [R, Q+R]
+        # As an additive mask in the attention's dtype, made once: SDPA would convert a bool mask per block.
+        device_type = prompts.device.type
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else prompts.dtype
+        attn_mask = torch.zeros(allowed.shape, dtype=dtype, device=prompts.device).masked_fill_(~allowed, float("-inf"))
+        for i, (block, kv) in enumerate(zip(self.query_blocks, encoded.token_kv)):
+            prompts = block.forward_prompts(prompts + refresh[i], kv, cache.self_kv[i], attn_mask)
+        return prompts
+
+    def decode_clicks(
+        self, encoded: Encoded, clicks: ClickBatch, cache: ObjectQueryCache, mask_logits: bool = True
+    ) -> dict[str, Tensor]:
+        """`decode(encoded, prompts, prompts_only=True, cache=cache)` on already parsed clicks:
+        prompt_masks [B, R, S, h, w] (or prompt_mask_embed [B, R, D]), prompt_scores [B, R], prompt_valid [B, R]."""
+        queries = self.prompt_queries(encoded, clicks, cache)
+        return self._query_outputs(queries, encoded.instance_features, clicks.prompt_valid, False, mask_logits)
+
+    def _decode_queries(
+        self, encoded: Encoded, clicks: ClickBatch | None, return_frame_mass: bool
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Object and prompt queries together through every block -> ([B, Q+R, Dq], L x [B, Q, S] masses)."""
+        B, S = encoded.batch_size, encoded.num_frames
+        H, W = encoded.image_size
+        Q = self.config.num_queries
+        grid_hw = (H // self.patch_size, W // self.patch_size)
+        R = clicks.num_prompts if clicks is not None else 0
         queries = self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)
         attn_mask = None
         if R > 0:
             queries = torch.cat([queries, self.prompt_encoder.initial(encoded.token_kv[0], S, grid_hw, clicks)], dim=1)
-            attn_mask = prompt_isolation_mask(Q, R, device)
-
+            attn_mask = prompt_isolation_mask(Q, R, queries.device)
         masses = []
         for block, kv in zip(self.query_blocks, encoded.token_kv):
             queries, mass = self._run_block(block, queries, kv, S, grid_hw, clicks, attn_mask, return_frame_mass)
             if mass is not None:
                 masses.append(mass)
+        return queries, masses
 
-        out: dict[str, Any] = dict(encoded.geometry)
+    def _query_outputs(
+        self, queries: Tensor, features: Tensor, valid: Tensor, with_objects: bool, mask_logits: bool
+    ) -> dict[str, Tensor]:
+        """queries [B, Q+R, Dq] (with_objects) or [B, R, Dq], features [B, S, D, h, w], valid [B, R]
+        -> the heads' outputs (see the module docstring)."""
         heads = self.query_heads
-        valid = clicks.prompt_valid if clicks is not None else torch.zeros(B, 0, dtype=torch.bool, device=device)
-        if not prompts_only:
+        B, R = valid.shape
+        Q = queries.shape[1] - R
+        out: dict[str, Tensor] = {}
+        if with_objects:
             out["pred_logits"] = heads.class_logits(queries[:, :Q])
         if mask_logits:
-            rows = queries[:, Q:] if prompts_only else queries
-            masks = heads.masks(rows, encoded.instance_features)  # [B, (Q+)R, S, h, w]
-            if not prompts_only:
+            masks = heads.masks(queries, features)  # [B, (Q+)R, S, h, w]
+            if with_objects:
                 out["pred_masks"] = masks[:, :Q]
-            out["prompt_masks"] = masks[:, masks.shape[1] - R :] * valid[:, :, None, None, None].to(masks.dtype)
+            out["prompt_masks"] = masks[:, Q:] * valid[:, :, None, None, None].to(masks.dtype)
         else:
-            embed = heads.mask_embedding(queries)  # [B, Q+R, D]
-            if not prompts_only:
+            embed = heads.mask_embedding(queries)  # [B, (Q+)R, D]
+            if with_objects:
                 out["pred_mask_embed"] = embed[:, :Q]
             out["prompt_mask_embed"] = embed[:, Q:] * valid[:, :, None].to(embed.dtype)
-        out["instance_features"] = encoded.instance_features
-        if return_frame_mass:
-            out["frame_attention_mass"] = torch.stack(masses)
         scores = heads.prompt_scores(queries[:, Q:]) if R > 0 else queries.new_zeros(B, 0)
         out["prompt_scores"] = scores * valid.to(scores.dtype)
         out["prompt_valid"] = valid
         return out
+
+    def _check_cache(self, cache: ObjectQueryCache, encoded: Encoded, return_frame_mass: bool) -> None:
+        if cache.batch_size != encoded.batch_size or len(cache.self_kv) != len(self.query_blocks):
+            raise ValueError(
+                f"cache holds {cache.batch_size} scene(s) x {len(cache.self_kv)} layers but the encoding has "
+                f"{encoded.batch_size} x {len(self.query_blocks)}: build it with object_query_cache(encoded)"
+            )
+        if return_frame_mass and cache.frame_mass is None:
+            raise ValueError("return_frame_mass needs a cache built with object_query_cache(encoded, return_frame_mass=True)")
 
     def forward(
         self,
