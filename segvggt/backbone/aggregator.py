@@ -127,7 +127,7 @@ class Aggregator(nn.Module):
         -> (depth entries [B, S, P, 2C], patch_start_idx).
 
         keep_layers: layer indices whose output is returned; the other entries are None (None = all,
-            the official behaviour).
+            the official behaviour). Without gradients under autocast they are kept in the autocast dtype.
         on_layer: called as on_layer(i, global_out [B, S, P, C]) right after layer i.
         """
         if images.dim() != 5 or images.shape[2] != 3:
@@ -153,6 +153,12 @@ class Aggregator(nn.Module):
 
         keep = range(self.depth) if keep_layers is None else set(keep_layers)
         use_checkpoint = self.checkpoint_blocks and torch.is_grad_enabled()
+        # Inference under autocast keeps the layers in the autocast dtype: their readers normalise them in
+        # fp32 or cast them anyway, and 4 fp32 taps of 100 views are ~3 GB. With gradients they stay fp32.
+        device_type = images.device.type
+        keep_dtype = None
+        if not torch.is_grad_enabled() and device_type in ("cuda", "cpu") and torch.is_autocast_enabled(device_type):
+            keep_dtype = torch.get_autocast_dtype(device_type)
         outputs: list[Tensor | None] = [None] * self.depth
         tokens = tokens.reshape(B, S, P, C)
         for i in range(self.depth):
@@ -161,7 +167,8 @@ class Aggregator(nn.Module):
             else:
                 frame_out, global_out = self._layer(i, tokens, frame_rope, global_rope)
             if i in keep:
-                outputs[i] = torch.cat([frame_out, global_out], dim=-1)
+                layer = torch.cat([frame_out, global_out], dim=-1)
+                outputs[i] = layer if keep_dtype is None else layer.to(keep_dtype)
             if on_layer is not None:
                 on_layer(i, global_out)
             tokens = global_out

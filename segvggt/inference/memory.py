@@ -5,7 +5,8 @@ What lives at once (S views of H x W, P = P' + 5 tokens per view, P' = H W / 14^
 a = activation bytes: 2 under bf16 / fp16 autocast, 4 in fp32; the residual stream is fp32 either way):
 - always: the parameters (as stored: bf16 matrices in the Predictor's bf16 mode) and the images (fp32);
 - the aggregator, at its last layer: the layers a head reads, kept until the heads ran (n_taps x S x P x
-  2C fp32: 4 layers for VGGT-1B, where the official code keeps all 24); per query layer the
+  2C x a: under autocast the aggregator keeps them in bf16; 4 layers for VGGT-1B, where the official
+  code keeps all 24 in fp32); per query layer the
   cross-attention keys/values (L_q x S x P' x 2 Dq x a, what the query blocks and prompts read later);
   the layer's input, frame and global outputs (3 x S x P x C fp32) and one block's working set over all
   S P tokens (norm outputs and qk-norm / RoPE copies in fp32, qkv and the MLP hidden in a bytes);
@@ -111,7 +112,7 @@ def estimate_memory(
         mask_elements = model.config.num_queries * S * (H // 2) * (W // 2)
         post += MASK_CHUNK_BYTES_PER_ELEMENT * min(mask_elements, CHUNK_ELEMENTS)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    return MemoryEstimate(params, pixels * 3 * 4, len(taps) * tokens * 2 * C * 4, token_kv, layer, heads, dense,
+    return MemoryEstimate(params, pixels * 3 * 4, len(taps) * tokens * 2 * C * a, token_kv, layer, heads, dense,
                           features, post)  # fmt: skip
 
 

@@ -12,10 +12,12 @@ import segvggt.backbone.aggregator as aggregator_module
 def test_bf16_autocast_runs_on_cpu_with_fp32_heads(conv_fixture):
     model = model_from(conv_fixture)
     images = conv_fixture["images"]
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.bfloat16):
         tokens, idx = model.aggregator(images)
-        out = model.run_heads(tokens, images, idx)
     assert tokens[-1].dtype == torch.float32  # LayerScale's fp32 gamma keeps the residual stream fp32
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        tokens, idx = model.aggregator(images)  # inference: kept layers in bf16 (see the test below)
+        out = model.run_heads(tokens, images, idx)
     for key in ("pose_enc", "depth", "depth_conf", "world_points", "world_points_conf"):
         assert out[key].dtype == torch.float32, key
         assert torch.isfinite(out[key]).all(), key
@@ -105,3 +107,20 @@ def test_head_autocast_runs_dense_heads_in_bf16_but_outputs_stay_fp32(conv_fixtu
         assert out[key].dtype == torch.float32, key
     diff = (out["depth"] - ref["depth"]).abs().max()
     assert 0 < diff < 0.05 * ref["depth"].abs().max()  # bf16 convolutions: close, not identical
+
+
+def test_kept_layers_use_the_autocast_dtype_at_inference_only(conv_fixture):
+    model = model_from(conv_fixture)
+    images = conv_fixture["images"]
+    keep = model.head_layers()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        inference, _ = model.aggregator(images, keep_layers=keep)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        training, _ = model.aggregator(images, keep_layers=keep)
+    with torch.no_grad():
+        plain, _ = model.aggregator(images, keep_layers=keep)
+    for i in keep:
+        assert inference[i].dtype == torch.bfloat16  # half the bytes of the 4 taps at inference
+        assert training[i].dtype == torch.float32  # the heads' backward reads fp32 inputs
+        assert plain[i].dtype == torch.float32
+        torch.testing.assert_close(inference[i].float(), training[i].detach(), atol=0, rtol=2**-8)

@@ -62,7 +62,7 @@ def test_phases_grow_with_frames_and_bf16_halves_the_activations(tiny_model):
         assert getattr(large, phase) > getattr(small, phase)
     half = memory.estimate_memory(tiny_model, 40, 42, 56, activation_bytes=2)
     assert half.token_kv * 2 == large.token_kv and half.instance_features * 2 == large.instance_features
-    assert half.taps == large.taps  # the residual stream (and so the taps) stays fp32 under autocast
+    assert half.taps * 2 == large.taps  # at inference under autocast the kept layers are bf16 too
 
 
 def test_max_frames_is_suggested_only_when_the_estimate_does_not_fit(tiny_model):
