@@ -97,7 +97,7 @@ def train(
     if cfg.trainer.threads > 0:
         torch.set_num_threads(cfg.trainer.threads)
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    datamodule = SceneDataModule(cfg.data)
+    datamodule = SceneDataModule.for_experiment(cfg)  # validates on the frames tools/eval.py uses
     module = SegVGGTModule(cfg_dict)
     trainer = build_trainer(cfg, run_dir, extra_callbacks, **trainer_overrides)
     ckpt_path = None
