@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from segvggt.evaluation.lifting import image_to_mask_pixel
-from segvggt.geometry import depth_to_world_points
+from segvggt.geometry import cam_to_world
 
 
 def one_hot_vectors(ids: Tensor) -> Tensor:
@@ -37,8 +37,19 @@ def one_hot_vectors(ids: Tensor) -> Tensor:
     return (ids[..., None] == values.to(ids.device)).float()
 
 
+def _world_points(depth: Tensor, cam_from_world: Tensor, intrinsics: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """World points [S, len(rows) * len(cols), 3] of the pixels (rows x cols) of every view (pixel centres
+    at integers, the project's convention)."""
+    d = depth.float()[:, rows][:, :, cols].reshape(depth.shape[0], -1)  # [S, P0]
+    v, u = torch.meshgrid(rows.float(), cols.float(), indexing="ij")
+    K = intrinsics.float()
+    x = (u.reshape(1, -1) - K[:, 0, 2:3]) / K[:, 0, 0:1] * d
+    y = (v.reshape(1, -1) - K[:, 1, 2:3]) / K[:, 1, 1:2] * d
+    return cam_to_world(torch.stack([x, y, d], -1), cam_from_world.float())
+
+
 def multiview_consistency(
-    mask_vectors: Tensor,
+    masks: Tensor,
     depth: Tensor,
     cam_from_world: Tensor,
     intrinsics: Tensor,
@@ -50,7 +61,9 @@ def multiview_consistency(
     """MastSAM consistency of one scene (module docstring).
 
     Args:
-        mask_vectors: [S, h, w, C] (bool or float) mask vector per mask pixel, any resolution.
+        masks: [S, h, w, C] (bool or float) mask vector per mask pixel, or [S, h, w] integer instance
+            ids standing for their one-hot vectors (0 = none; no [S, h, w, C] tensor is built), at
+            any resolution.
         depth: [S, H, W] metres (0 = invalid); cam_from_world [S, 3, 4]; intrinsics [S, 3, 3] at (H, W).
         epsilon: correspondence radius in metres.
         stride: use every stride-th depth pixel row and column (at least; see max_points).
@@ -60,33 +73,43 @@ def multiview_consistency(
         mean over labelled pixels with a correspondence of their mean cosine similarity; NaN if none.
     """
     S, H, W = depth.shape
-    if mask_vectors.dim() != 4 or mask_vectors.shape[0] != S:
+    as_ids = masks.dim() == 3 and not masks.is_floating_point() and masks.dtype != torch.bool
+    if not (masks.dim() == 4 or as_ids) or masks.shape[0] != S:
         raise ValueError(
-            f"multiview_consistency: mask vectors must be [S={S}, h, w, C], got {tuple(mask_vectors.shape)}"
+            f"multiview_consistency: masks must be [S={S}, h, w, C] mask vectors or [S, h, w] integer ids, "
+            f"got {tuple(masks.shape)} {masks.dtype}"
         )
-    h, w, C = mask_vectors.shape[1:]
+    h, w = masks.shape[1:3]
     stride = max(1, stride)
     while S * len(range(0, H, stride)) * len(range(0, W, stride)) > max_points:
         stride += 1
-    world = depth_to_world_points(depth.float(), cam_from_world.float(), intrinsics.float())  # [S, H, W, 3]
     rows = torch.arange(0, H, stride, device=depth.device)
     cols = torch.arange(0, W, stride, device=depth.device)
     pixels = (rows[:, None] * W + cols[None, :]).reshape(-1)  # flat indices at (H, W)
-    mask_pixels = image_to_mask_pixel(pixels, (H, W), (h, w))
-    vectors = mask_vectors.float().reshape(S, h * w, C)[:, mask_pixels]  # [S, P0, C]
-    valid = depth.reshape(S, H * W)[:, pixels] > 0  # [S, P0]
-    points = world.reshape(S, H * W, 3)[:, pixels][valid]  # [P, 3]
-    view = torch.arange(S, device=depth.device)[:, None].expand_as(valid)[valid]  # [P]
-    vec = vectors[valid]  # [P, C]
-    unit = vec / vec.norm(dim=1, keepdim=True).clamp_min(1e-12)  # zero vectors stay zero
-    sources = (vec != 0).any(1).nonzero()[:, 0]
+    world = _world_points(depth, cam_from_world, intrinsics, rows, cols)  # [S, P0, 3], only sampled pixels
+    mask_pixels = image_to_mask_pixel(pixels, (H, W), (h, w)).to(masks.device)
+    valid = (depth.reshape(S, H * W)[:, pixels] > 0).to(masks.device)  # [S, P0]
+    sampled = masks.reshape(S, h * w, -1)[:, mask_pixels][valid]  # [P, C] (C = 1 for ids)
+    points = world.to(masks.device)[valid]  # [P, 3]
+    view = torch.arange(S, device=masks.device)[:, None].expand_as(valid)[valid]  # [P]
+    if as_ids:
+        ids = sampled[:, 0]
+        labelled = ids != 0
+    else:
+        vec = sampled.float()
+        unit = vec / vec.norm(dim=1, keepdim=True).clamp_min(1e-12)  # zero vectors stay zero
+        labelled = (vec != 0).any(1)
+    sources = labelled.nonzero()[:, 0]
     total, counted = 0.0, 0
     for start in range(0, sources.numel(), chunk):
         src = sources[start : start + chunk]
         near = torch.cdist(points[src], points) <= epsilon  # [c, P]
         near &= view[src][:, None] != view[None, :]
         n = near.sum(1)
-        cos = (unit[src] @ unit.T) * near  # [c, P]
+        if as_ids:  # one-hot vectors: cos = 1 for the same non-zero id, else 0
+            cos = ((ids[src][:, None] == ids[None, :]) & near).float()
+        else:
+            cos = (unit[src] @ unit.T) * near  # [c, P]
         has = n > 0
         total += float((cos.sum(1)[has] / n[has]).sum())
         counted += int(has.sum())

@@ -21,7 +21,7 @@ from segvggt.data.config import DataConfig
 from segvggt.data.prepared import PreparedScene
 from segvggt.evaluation.config import EvalConfig
 from segvggt.evaluation.geometry_metrics import depth_metrics, pose_metrics
-from segvggt.evaluation.consistency import multiview_consistency, one_hot_vectors
+from segvggt.evaluation.consistency import multiview_consistency
 from segvggt.evaluation.lifting import LiftConfig, LiftedInstances, lift_ground_truth_masks, lift_ranked, select_geometry
 from segvggt.evaluation.metric import InstanceAP
 from segvggt.evaluation.prompt_metrics import PROMPT_KEYS, per_prompt_metrics, prompt_objects, seeded_clicks
@@ -191,7 +191,7 @@ class SceneEvaluator:
         logits, masks = out["pred_logits"][b].float(), out["pred_masks"][b].float()
         order, _, scores = select_instances(logits, masks, self.eval_cfg.score_threshold, self.eval_cfg.mask_threshold)
         ids = assign_mask_pixels(masks[order], scores, self.eval_cfg.mask_threshold)  # [S, h, w]
-        self.values["instance_consistency"].append(self._consistency(one_hot_vectors(ids), batch, b))
+        self.values["instance_consistency"].append(self._consistency(ids, batch, b))
 
     def _prompt_metrics(self, prompt_out: dict, batch: SceneBatch, b: int, target_rows: list[int]) -> None:
         R = len(target_rows)

@@ -85,5 +85,17 @@ def test_max_points_subsamples_and_bad_shapes_fail():
     # stride raised to 2 (2 x 2 x 4 = 16 points): columns 0, 2, 4, 6 of each view; 0.4 m shift = 2
     # columns, so sampled pixels still meet their partners exactly
     assert multiview_consistency(one_hot_vectors(ids), depth, cams, K, max_points=16) == 1.0
-    with pytest.raises(ValueError, match="mask vectors must be"):
+    with pytest.raises(ValueError, match="mask vectors"):
         multiview_consistency(torch.zeros(3, 4, 8, 1), depth, cams, K)
+    with pytest.raises(ValueError, match="integer ids"):
+        multiview_consistency(torch.zeros(2, 4, 8), depth, cams, K)  # float [S, h, w]: ambiguous
+
+
+def test_ids_equal_their_one_hot_vectors():
+    depth, cams, K = _stereo_plane()
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 4, (2, 4, 8), generator=g)
+    for eps in (0.05, 0.25, 0.5):
+        a = multiview_consistency(ids, depth, cams, K, epsilon=eps)
+        b = multiview_consistency(one_hot_vectors(ids), depth, cams, K, epsilon=eps)
+        assert a == pytest.approx(b)
