@@ -123,7 +123,7 @@ class SceneEvaluator:
     ) -> tuple[LiftedInstances, LiftedInstances]:
         """(class-aware predictions, class-agnostic predictions) of scene b, both in data label ids."""
         aware, agnostic = self._lift_model_labels(scene, batch, b, out, hw)
-        if self.label_map is None:
+        if self.label_map is None or out is None:  # the oracle lifts ground truth: already data labels
             return aware, agnostic
         return _relabel(aware, self.label_map.apply(aware.labels)), _relabel(
             agnostic, np.full(len(agnostic.labels), self.classes.instance_ids[0], np.int64), keep_all=True
