@@ -112,3 +112,36 @@ def test_perfect_masks_score_one_on_prompts_and_consistency(scannetpp_root):
                 "prompt_success_rate", "prompt_consistency", "instance_consistency"):  # fmt: skip
         assert metrics[key] == pytest.approx(1.0), key
     assert metrics["agnostic_ap"] == pytest.approx(1.0)  # per query even when class-aware AP ranks pairs
+
+
+def test_eval_tool_scores_a_scannet200_checkpoint_on_scannetpp(scannetpp_root, tmp_path, capsys):
+    """tools/eval.py --config <ScanNet++> --ckpt <ScanNet200>: no refusal, the JSON says what was done."""
+    import json
+
+    from helpers import tools_on_path
+
+    tools_on_path()
+    import eval as eval_tool
+    from _common import experiment_config
+
+    from segvggt.inference.checkpoints import export_weights
+    from segvggt.segmentation.segvggt import SegVGGT
+
+    cfg, _ = experiment_config("tiny", ["data.benchmark=scannet200", "model.num_classes=198"])
+    torch.manual_seed(0)
+    ckpt = export_weights(SegVGGT.from_config(cfg.model), tmp_path / "scannet200.safetensors",
+                          benchmark="scannet200", image_size=42)  # fmt: skip
+    out = tmp_path / "zero_shot.json"
+    code = eval_tool.main([
+        "--config", "tiny", "--ckpt", str(ckpt), "--data-root", str(scannetpp_root), "--json", str(out),
+        "--device", "cpu", "--set", "data.benchmark=scannetpp", "model.num_classes=84", "data.image_size=42",
+        "data.fixed_aspect=0.6667", "eval.max_frames=0",
+    ])  # fmt: skip
+    assert code == 0
+    assert "zero-shot" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    z = result["zero_shot"]
+    assert (z["model_benchmark"], z["data_benchmark"], z["target_classes"]) == ("scannet200", "scannetpp", 84)
+    assert len(z["reached_classes"]) == 64 and "slippers" in z["unreached_classes"]
+    assert len(result["per_class"]) == 64  # class-aware AP over the reached classes only
+    assert 0.0 <= result["metrics"]["agnostic_ap"] <= 1.0  # defined: the scene has ScanNet++ instances
