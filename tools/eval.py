@@ -93,15 +93,16 @@ def main(argv=None) -> int:
             raise ToolError(f"{args.ckpt} is a geometry-only VGGT checkpoint; evaluation needs a SegVGGT checkpoint")
         if loaded.benchmark != cfg.data.benchmark:
             zero_shot = _zero_shot(loaded.benchmark, cfg.data.benchmark)
+            reached = len(zero_shot["reached_classes"])
             print(f"zero-shot: {args.ckpt} was trained on {loaded.benchmark}; evaluating {cfg.data.benchmark}: "
-                  f"class-agnostic AP on every instance, class-aware AP over the {len(zero_shot['reached_classes'])} "
-                  f"of {zero_shot['target_classes']} classes the label map reaches")  # fmt: skip
+                  f"class-agnostic AP on every instance, class-aware AP over the {reached} of "
+                  f"{zero_shot['target_classes']} classes the label map reaches")  # fmt: skip
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         model = loaded.model.to(device).eval()
     metrics, per_class, frames = evaluate_model(
-        model, cfg, oracle=args.oracle, submission_dir=args.submission, progress=True, device=device, return_details=True,
-        model_benchmark=zero_shot["model_benchmark"] if zero_shot else None,
-    )
+        model, cfg, oracle=args.oracle, submission_dir=args.submission, progress=True, device=device,
+        return_details=True, model_benchmark=zero_shot["model_benchmark"] if zero_shot else None,
+    )  # fmt: skip
     print(f"{'oracle' if args.oracle else args.ckpt}: {metrics['num_scenes']} scenes of {cfg.data.root} ({cfg.eval.split})")
     for key in ("ap", "ap50", "ap25", "agnostic_ap", "agnostic_ap50", "agnostic_ap25", "depth_abs_rel", "depth_delta1",
                 "pose_auc30", "instance_consistency", "prompt_miou", "prompt_macc", "prompt_frame_iou",

@@ -31,7 +31,8 @@ SYNONYMS: dict[tuple[str, str], dict[str, str]] = {
         "radiator": "heater",
         "ceiling light": "ceiling lamp",
         "power outlet": "socket",
-        "lamp": "table lamp",  # ScanNet's lamps are mostly desk / bedside lamps; ScanNet++ splits off ceiling lamps
+        # ScanNet's lamps are mostly desk / bedside lamps; ScanNet++ splits off ceiling lamps
+        "lamp": "table lamp",
         "paper towel roll": "paper towel",
         "coffee kettle": "kettle",
         "potted plant": "plant",
@@ -67,7 +68,8 @@ class LabelMap:
 
     @property
     def unmapped_source_names(self) -> tuple[str, ...]:
-        return tuple(n for i, n in zip(self.source.instance_ids, self.source.instance_names) if i not in self.mapping)
+        pairs = zip(self.source.instance_ids, self.source.instance_names)
+        return tuple(n for i, n in pairs if i not in self.mapping)
 
     def restricted_target(self) -> BenchmarkClasses:
         """The target benchmark evaluated over the reached classes only (class-aware zero-shot AP)."""
@@ -78,7 +80,8 @@ class LabelMap:
     def apply(self, labels: np.ndarray) -> np.ndarray:
         """[I] source label ids -> [I] target label ids, -1 where the source class has no target."""
         labels = np.asarray(labels, dtype=np.int64)
-        return np.array([self.mapping.get(int(x), -1) for x in labels.reshape(-1)], dtype=np.int64).reshape(labels.shape)
+        mapped = [self.mapping.get(int(x), -1) for x in labels.reshape(-1)]
+        return np.array(mapped, dtype=np.int64).reshape(labels.shape)
 
 
 def label_map(source: str, target: str) -> LabelMap:

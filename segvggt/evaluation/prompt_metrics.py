@@ -80,7 +80,8 @@ def prompt_objects(
     """Which objects of a scene are prompted: up to `count` of those covering >= min_area_fraction of
     some view, drawn at random with a generator seeded by (seed, scene_key); returns row indices into
     `instance_ids` [N] in drawn order."""
-    eligible = eligible_instances(torch.as_tensor(instance_images), instance_ids, min_area_fraction).nonzero()[:, 0]
+    ids = torch.as_tensor(instance_images)
+    eligible = eligible_instances(ids, instance_ids, min_area_fraction).nonzero()[:, 0]
     order = torch.randperm(eligible.numel(), generator=_generator(seed, scene_key))
     return eligible[order][:count].tolist()
 
@@ -93,7 +94,7 @@ def _check_pair(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def prompt_iou(pred_masks: Tensor, gt_masks: Tensor) -> Tensor:
-    """pred_masks, gt_masks: [R, S, H, W] bool -> [R] IoU with pixels pooled over all views (1.0 when both empty)."""
+    """pred_masks, gt_masks: [R, S, H, W] bool -> [R] IoU, pixels pooled over all views (1.0 when both empty)."""
     pred, gt = _check_pair(pred_masks, gt_masks)
     inter = (pred & gt).flatten(1).sum(1).double()
     union = (pred | gt).flatten(1).sum(1).double()

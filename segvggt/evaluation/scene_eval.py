@@ -22,7 +22,9 @@ from segvggt.data.prepared import PreparedScene
 from segvggt.evaluation.config import EvalConfig
 from segvggt.evaluation.geometry_metrics import depth_metrics, pose_metrics
 from segvggt.evaluation.consistency import multiview_consistency
-from segvggt.evaluation.lifting import LiftConfig, LiftedInstances, lift_ground_truth_masks, lift_ranked, select_geometry
+from segvggt.evaluation.lifting import (
+    LiftConfig, LiftedInstances, lift_ground_truth_masks, lift_ranked, select_geometry,
+)  # fmt: skip
 from segvggt.evaluation.metric import InstanceAP
 from segvggt.evaluation.prompt_metrics import PROMPT_KEYS, per_prompt_metrics, prompt_objects, seeded_clicks
 from segvggt.types import SceneBatch
@@ -168,9 +170,10 @@ class SceneEvaluator:
         prompts, targets = [], []
         for b, t in enumerate(batch.targets):
             key = scene_key(batch.scene_ids[b])
-            rows = prompt_objects(batch.instance_ids[b], t.instance_ids, cfg.prompt_instances_per_scene, cfg.seed, key)
+            ids = batch.instance_ids[b]
+            rows = prompt_objects(ids, t.instance_ids, cfg.prompt_instances_per_scene, cfg.seed, key)
             prompts.append([
-                seeded_clicks(batch.instance_ids[b], int(t.instance_ids[r]), cfg.prompt_positive_clicks,
+                seeded_clicks(ids, int(t.instance_ids[r]), cfg.prompt_positive_clicks,
                               cfg.prompt_negative_clicks, cfg.seed, key)
                 for r in rows
             ])  # fmt: skip
@@ -189,8 +192,9 @@ class SceneEvaluator:
         from segvggt.inference.postprocess import assign_mask_pixels, select_instances
 
         logits, masks = out["pred_logits"][b].float(), out["pred_masks"][b].float()
-        order, _, scores = select_instances(logits, masks, self.eval_cfg.score_threshold, self.eval_cfg.mask_threshold)
-        ids = assign_mask_pixels(masks[order], scores, self.eval_cfg.mask_threshold)  # [S, h, w]
+        cfg = self.eval_cfg
+        order, _, scores = select_instances(logits, masks, cfg.score_threshold, cfg.mask_threshold)
+        ids = assign_mask_pixels(masks[order], scores, cfg.mask_threshold)  # [S, h, w]
         self.values["instance_consistency"].append(self._consistency(ids, batch, b))
 
     def _prompt_metrics(self, prompt_out: dict, batch: SceneBatch, b: int, target_rows: list[int]) -> None:

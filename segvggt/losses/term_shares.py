@@ -22,7 +22,9 @@ def _fractions(values: Mapping[str, float]) -> dict[str, float]:
     return {k: (v / total if total > 0 else 0.0) for k, v in values.items()}
 
 
-def cost_term_shares(costs: Mapping[str, Tensor], weights: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+def cost_term_shares(
+    costs: Mapping[str, Tensor], weights: Mapping[str, float] | None = None
+) -> dict[str, dict[str, float]]:
     """costs: {term: [Q, N] unweighted cost matrix}; weights: {term: w} (missing = 1).
 
     Returns {"magnitude": {term: share}, "spread": {term: share}}, each summing to 1 (all 0 when
