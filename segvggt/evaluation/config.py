@@ -23,7 +23,7 @@ class EvalConfig:
     prompt_negative_clicks: int = 2
     prompt_instances_per_scene: int = 8  # objects drawn at random (seeded) among those >= 0.1 % of the image
     consistency_epsilon: float = 0.05  # metres: MastSAM's correspondence radius
-    consistency_max_points: int = 16384  # pixels sampled per scene for the consistency (a regular grid)
+    consistency_max_sources: int = 16384  # labelled pixels whose MastSAM consistency is averaged per scene
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -12,10 +12,11 @@ pixels (all-zero vectors) are excluded as sources, so agreeing background no lon
 Pixels without valid depth (0) take no part. 1.0 = every labelled surface point carries the same
 mask in every view that sees it.
 
-Cost: every sampled pixel is compared with every other (chunked distances), so pixels are sampled on
-a regular grid: every `stride`-th depth pixel row and column, the stride raised until at most
-`max_points` pixels remain. The mean over sources and over correspondences is then estimated on that
-grid (exact when nothing is skipped, as in the tests). Each depth pixel reads the mask pixel that
+Cost: correspondences are found with a voxel grid of cell epsilon (a pixel's neighbours lie in the
+27 cells around its own), so the search is linear in the number of pixels. Targets are every depth
+pixel (every `stride`-th row and column, the stride raised until at most `max_points` remain); the
+mean over source pixels is estimated on at most `max_sources` labelled pixels taken evenly from
+them (exact when nothing is skipped, as in the tests). Each depth pixel reads the mask pixel that
 contains its centre (the lifting convention), so masks may be at lower resolution.
 """
 
@@ -48,6 +49,36 @@ def _world_points(depth: Tensor, cam_from_world: Tensor, intrinsics: Tensor, row
     return cam_to_world(torch.stack([x, y, d], -1), cam_from_world.float())
 
 
+def _voxel_keys(cells: Tensor, low: Tensor, size: Tensor) -> Tensor:
+    """Integer cells [N, 3] -> one int64 key each, within the box low .. low + size."""
+    c = cells - low
+    return (c[:, 0] * size[1] + c[:, 1]) * size[2] + c[:, 2]
+
+
+def _neighbour_pairs(sources: Tensor, points: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
+    """(source index, point index) of every pair with |points[i] - sources[s]| <= epsilon.
+
+    sources [c, 3], points [P, 3]: a voxel grid of cell epsilon; each source visits its 27 cells.
+    """
+    cells = torch.floor(points / epsilon).long()
+    src_cells = torch.floor(sources / epsilon).long()
+    low = torch.minimum(cells.min(0).values, src_cells.min(0).values) - 1
+    size = torch.maximum(cells.max(0).values, src_cells.max(0).values) - low + 2
+    keys = _voxel_keys(cells, low, size)
+    sorted_keys, order = torch.sort(keys)
+    offsets = torch.stack(torch.meshgrid(*[torch.arange(-1, 2, device=points.device)] * 3, indexing="ij"), -1)
+    neighbour = _voxel_keys((src_cells[:, None, :] + offsets.reshape(1, 27, 3)).reshape(-1, 3), low, size)
+    begin = torch.searchsorted(sorted_keys, neighbour, side="left")
+    count = torch.searchsorted(sorted_keys, neighbour, side="right") - begin  # [c * 27]
+    total = int(count.sum())
+    src = torch.arange(sources.shape[0], device=points.device).repeat_interleave(27)
+    src = src.repeat_interleave(count)
+    within = torch.arange(total, device=points.device) - torch.repeat_interleave(count.cumsum(0) - count, count)
+    idx = order[begin.repeat_interleave(count) + within]
+    close = (points[idx] - sources[src]).norm(dim=1) <= epsilon
+    return src[close], idx[close]
+
+
 def multiview_consistency(
     masks: Tensor,
     depth: Tensor,
@@ -55,8 +86,9 @@ def multiview_consistency(
     intrinsics: Tensor,
     epsilon: float = 0.05,
     stride: int = 1,
-    max_points: int = 16384,
-    chunk: int = 1024,
+    max_points: int = 1 << 17,
+    max_sources: int = 16384,
+    chunk: int = 2048,
 ) -> float:
     """MastSAM consistency of one scene (module docstring).
 
@@ -68,7 +100,8 @@ def multiview_consistency(
         epsilon: correspondence radius in metres.
         stride: use every stride-th depth pixel row and column (at least; see max_points).
         max_points: raise the stride until S x rows x cols <= max_points.
-        chunk: source pixels compared with all pixels at once (memory chunk x P).
+        max_sources: labelled pixels whose consistency is averaged (taken evenly when there are more).
+        chunk: source pixels searched at once.
     Returns:
         mean over labelled pixels with a correspondence of their mean cosine similarity; NaN if none.
     """
@@ -100,17 +133,21 @@ def multiview_consistency(
         unit = vec / vec.norm(dim=1, keepdim=True).clamp_min(1e-12)  # zero vectors stay zero
         labelled = (vec != 0).any(1)
     sources = labelled.nonzero()[:, 0]
+    if sources.numel() > max_sources:
+        sources = sources[torch.linspace(0, sources.numel() - 1, max_sources, device=sources.device).long()]
     total, counted = 0.0, 0
     for start in range(0, sources.numel(), chunk):
         src = sources[start : start + chunk]
-        near = torch.cdist(points[src], points) <= epsilon  # [c, P]
-        near &= view[src][:, None] != view[None, :]
-        n = near.sum(1)
+        s, q = _neighbour_pairs(points[src], points, epsilon)
+        other = view[src][s] != view[q]
+        s, q = s[other], q[other]
         if as_ids:  # one-hot vectors: cos = 1 for the same non-zero id, else 0
-            cos = ((ids[src][:, None] == ids[None, :]) & near).float()
+            cos = (ids[src][s] == ids[q]).float()
         else:
-            cos = (unit[src] @ unit.T) * near  # [c, P]
+            cos = (unit[src][s] * unit[q]).sum(1)
+        n = torch.bincount(s, minlength=src.numel())
+        sums = torch.zeros(src.numel(), device=points.device).index_add_(0, s, cos)
         has = n > 0
-        total += float((cos.sum(1)[has] / n[has]).sum())
+        total += float((sums[has] / n[has]).sum())
         counted += int(has.sum())
     return total / counted if counted else math.nan

@@ -184,7 +184,7 @@ class SceneEvaluator:
         """MastSAM consistency of mask vectors [S, h, w, C] of scene b on its ground-truth geometry."""
         return multiview_consistency(
             vectors, batch.depth[b].float(), batch.cam_from_world[b].float(), batch.intrinsics[b].float(),
-            epsilon=self.eval_cfg.consistency_epsilon, max_points=self.eval_cfg.consistency_max_points,
+            epsilon=self.eval_cfg.consistency_epsilon, max_sources=self.eval_cfg.consistency_max_sources,
         )  # fmt: skip
 
     def _instance_consistency(self, out: dict, batch: SceneBatch, b: int) -> None:

@@ -99,3 +99,15 @@ def test_ids_equal_their_one_hot_vectors():
         a = multiview_consistency(ids, depth, cams, K, epsilon=eps)
         b = multiview_consistency(one_hot_vectors(ids), depth, cams, K, epsilon=eps)
         assert a == pytest.approx(b)
+
+
+def test_voxel_neighbour_search_equals_brute_force():
+    from segvggt.evaluation.consistency import _neighbour_pairs
+
+    g = torch.Generator().manual_seed(1)
+    points = torch.rand(400, 3, generator=g) * 2 - 1
+    sources = points[:50] + 0.01
+    s, q = _neighbour_pairs(sources, points, 0.15)
+    found = set(zip(s.tolist(), q.tolist()))
+    close = (torch.cdist(sources, points) <= 0.15).nonzero().tolist()
+    assert found == {tuple(p) for p in close} and len(found) > 50
