@@ -140,17 +140,85 @@ class DynamicBatchSampler:
         return len(self.plan(epoch)) - first
 
 
-def make_batch_sampler(cfg: DataConfig, num_scenes: int, *, train: bool, rank: int = 0, world_size: int = 1):
-    """The train (shuffled, dynamic S and aspect) or validation (fixed) batch sampler of `cfg`."""
-    order = ScenePermutation(num_scenes, shuffle=train, seed=cfg.seed, rank=rank, world_size=world_size)
+class ValidationBatchSampler:
+    """Fixed validation batches when every scene has its own S (the evaluation's frame selection).
+
+    Scenes are visited in order; consecutive scenes with the same S share a batch of at most
+    B = max(1, max_images_per_batch // S) scenes. The batch list is padded by wrapping to a multiple
+    of `world_size` and rank r takes batches r, r + world_size, ... so every rank runs the same
+    number of validation steps (DDP forwards may synchronise buffers).
+    """
+
+    def __init__(
+        self,
+        frames_per_scene: Sequence[int],
+        *,
+        height: int,
+        width: int,
+        max_images_per_batch: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        if len(frames_per_scene) < 1 or min(frames_per_scene) < 1:
+            raise ValueError("ValidationBatchSampler needs at least one scene and S >= 1 for every scene")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world_size {world_size}")
+        self.frames = [int(f) for f in frames_per_scene]
+        self.height, self.width, self.cap, self.seed = height, width, max_images_per_batch, seed
+        self.rank, self.world_size = rank, world_size
+
+    def set_epoch(self, epoch: int) -> None:  # validation batches do not change between epochs
+        pass
+
+    def plan(self) -> list[list[SampleKey]]:
+        batches: list[list[int]] = []
+        for scene, S in enumerate(self.frames):
+            last = batches[-1] if batches else None
+            if last and self.frames[last[0]] == S and len(last) < max(1, self.cap // S):
+                last.append(scene)
+            else:
+                batches.append([scene])
+        total = -(-len(batches) // self.world_size) * self.world_size
+        mine = [batches[i % len(batches)] for i in range(self.rank, total, self.world_size)]
+        return [
+            [SampleKey(s, self.frames[s], self.height, self.width, seed=self.seed + s, train=False) for s in b]
+            for b in mine
+        ]
+
+    def __iter__(self) -> Iterator[list[SampleKey]]:
+        return iter(self.plan())
+
+    def __len__(self) -> int:
+        return len(self.plan())
+
+
+def make_batch_sampler(
+    cfg: DataConfig,
+    num_scenes: int,
+    *,
+    train: bool,
+    rank: int = 0,
+    world_size: int = 1,
+    frames_per_scene: Sequence[int] | None = None,
+):
+    """The train (shuffled, dynamic S and aspect) or validation batch sampler of `cfg`.
+
+    Validation needs `frames_per_scene` (`SceneDataset.validation_frames` of every scene); without
+    it every scene gets `val_frames` frames (or 1 when val_frames is 0).
+    """
     if train:
+        order = ScenePermutation(num_scenes, shuffle=True, seed=cfg.seed, rank=rank, world_size=world_size)
         return DynamicBatchSampler(
             order, min_frames=cfg.min_frames, max_frames=cfg.max_frames, max_images_per_batch=cfg.max_images_per_batch,
             image_size=cfg.image_size, aspect_range=cfg.aspect_range, fixed_aspect=cfg.fixed_aspect, train=True,
         )  # fmt: skip
-    return DynamicBatchSampler(
-        order, min_frames=cfg.val_frames, max_frames=cfg.val_frames, max_images_per_batch=cfg.max_images_per_batch,
-        image_size=cfg.image_size, fixed_aspect=cfg.fixed_aspect or cfg.val_aspect, train=False,
+    if frames_per_scene is None:
+        frames_per_scene = [max(1, cfg.val_frames)] * num_scenes
+    H, W = image_hw(cfg.image_size, cfg.fixed_aspect or cfg.val_aspect)
+    return ValidationBatchSampler(
+        frames_per_scene, height=H, width=W, max_images_per_batch=cfg.max_images_per_batch, seed=cfg.seed,
+        rank=rank, world_size=world_size,
     )  # fmt: skip
 
 

@@ -23,7 +23,8 @@ from segvggt.data.config import DataConfig
 from segvggt.data.errors import DataError
 from segvggt.data.prepared import SCENE_FILE, PreparedScene, read_split
 from segvggt.data.sampling import (
-    SampleKey, frustum_overlap, image_hw, sample_frame_window, select_fov_frames, strided_frames,
+    SampleKey, evaluation_frame_count, frustum_overlap, image_hw, sample_frame_window, select_fov_frames,
+    strided_frames,
 )  # fmt: skip
 from segvggt.data.targets import build_targets, keep_instance_classes
 from segvggt.geometry import depth_to_world_points
@@ -81,11 +82,24 @@ class SceneDataset(Dataset):
     def __len__(self) -> int:
         return len(self.scene_ids)
 
+    def validation_frames(self, index: int) -> int:
+        """S of scene `index` at validation / evaluation: `evaluation_frame_count(len(scene),
+        val_frame_stride, val_frames)`. A scene that fails to load (skip_bad_scenes) gets
+        val_frames (or 1), the request the retry in __getitem__ then serves with another scene."""
+        try:
+            available = len(self.scene(index))
+        except DataError:
+            if not self.cfg.skip_bad_scenes:
+                raise
+            return max(1, self.cfg.val_frames)
+        return evaluation_frame_count(available, self.cfg.val_frame_stride, self.cfg.val_frames)
+
     def default_key(self, index: int) -> SampleKey:
-        """The validation request for scene `index`: val_frames views at the validation size."""
+        """The validation / evaluation request for scene `index`: its `validation_frames` views,
+        taken every val_frame_stride frames from the start, at the validation size."""
         aspect = self.cfg.fixed_aspect or self.cfg.val_aspect
         H, W = image_hw(self.cfg.image_size, aspect)
-        return SampleKey(index, self.cfg.val_frames, H, W, seed=self.cfg.seed + index, train=False)
+        return SampleKey(index, self.validation_frames(index), H, W, seed=self.cfg.seed + index, train=False)
 
     def __getitem__(self, key: SampleKey | int) -> SceneSample:
         if isinstance(key, (int, np.integer)):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 QUERY_LAYER_PRESETS = ("all", "early", "late", "interleaved")
-FREEZE_BACKBONE_OPTIONS = ("none", "aggregator", "all")
+FREEZE_BACKBONE_OPTIONS = ("none", "aggregator", "all", "frozen")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +41,10 @@ class ModelConfig:
             "none"       every pre-existing parameter trains at the pretrained learning rate, except the
                          patch embed (if freeze_patch_embed) and the base weights that LoRA adapts;
             "aggregator" the whole aggregator is frozen (LoRA adapters still train), heads train;
-            "all"        every pre-existing parameter is frozen; only LoRA and new modules train.
+            "all"        every pre-existing parameter is frozen; only LoRA and new modules train;
+            "frozen"     the paper's frozen-backbone ablation (Table 7): every pre-existing parameter is
+                         frozen AND LoRA is off (lora_rank is taken as 0, no adapters are built), so
+                         only the modules SegVGGT adds train.
         checkpoint_blocks: gradient checkpointing, when gradients are needed, of every aggregator layer,
             of each query layer's key/value projection and of the query blocks.
         checkpoint_heads: gradient checkpointing of the DPT heads (depth, point, semantic), one chunk of
@@ -86,6 +89,8 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.freeze_backbone must be one of {FREEZE_BACKBONE_OPTIONS}, got {self.freeze_backbone!r}"
             )
+        if self.freeze_backbone == "frozen":
+            object.__setattr__(self, "lora_rank", 0)  # "frozen" means no LoRA either (docstring)
         if isinstance(self.query_layers, str):
             if self.query_layers not in QUERY_LAYER_PRESETS:
                 raise ValueError(

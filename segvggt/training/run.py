@@ -150,7 +150,7 @@ def train(
         torch.set_num_threads(cfg.trainer.threads)
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     trainer = build_trainer(cfg, run_dir, extra_callbacks, **trainer_overrides)
-    datamodule = SceneDataModule(cfg.data)
+    datamodule = SceneDataModule.for_experiment(cfg)  # validates on the frames tools/eval.py uses
     module = SegVGGTModule(cfg_dict)
     if trainer.global_rank == 0:
         print(describe_checkpoints(cfg, module), flush=True)
