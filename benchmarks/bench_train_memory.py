@@ -14,9 +14,13 @@ their peaks do not add up the same way at small and at full size:
     F  the student's forward: its peak, and what stays allocated for the backward pass,
     B  the backward pass above F and all parameter gradients (allocated beforehand here; the full
        model's are known exactly and added back).
-Each is fitted as c + d L + S (a + b L) over the (S, L) grid (d L: autocast's bf16 copies of the
-trainable matrices, kept for the whole forward pass whatever the number of images). For the VGGT-1B recipe (L = 24, 24 views
-per scene) the peak above the fixed bytes (weights, AdamW states) is then
+Each phase is split where its peak can move from one part to another as the views grow: T and F at
+the first head (the aggregator's per-layer transient grows with the views, a DPT head's chunk of
+frames does not), B where the recomputation of the aggregator's layers begins. Each part's peak is
+fitted as c + d L + S (a + b L) over the (S, L) grid (d L: autocast's bf16 copies of the trainable
+matrices, kept for the whole forward pass whatever the number of images), and a phase's peak is the
+larger of its parts'. L >= 5 keeps the DPT heads' 4 taps on 4 distinct layers, as at L = 24. For the
+VGGT-1B recipe (L = 24, 24 views per scene) the peak above the fixed bytes (weights, AdamW states) is
     this code:           max(T(24 views), F_peak(images), F(images) + B(images) + gradients)
     the first landing:   max(F_peak, F + T(all images), F + B + gradients)
 since the first landing ran the teacher on the whole batch after the student's forward, and this code
@@ -25,7 +29,7 @@ that number is printed too.) Run it against another checkout to measure other co
 `PYTHONPATH=/path/to/checkout python path/to/checkout/benchmarks/bench_train_memory.py`; it uses only
 entry points that the first landing had as well.
 
-    python benchmarks/bench_train_memory.py [--grid 2x4 2x6 2x8 3x4 3x6] [--height 518] [--no-point-head]
+    python benchmarks/bench_train_memory.py [--grid 2x5 2x6 2x8 3x5 3x8] [--height 518] [--no-point-head]
 
 On a GPU, `--device cuda --images 24 48` instead measures the VGGT-1B recipe itself (24 layers, DINOv2,
 random weights): peak allocated memory with the AdamW states and the median time of a few steps.
@@ -75,7 +79,14 @@ def recipe(point_head: bool, layers: int, dinov2: bool = False):
 
 
 def make_teacher(model):
-    """The training code's teacher (bf16 matrices for mixed precision) or, for older checkouts, its copy."""
+    """The training code's teacher (bf16 matrices for mixed precision) or, for older checkouts, its copy.
+    Also stores the student's frozen matrices in bf16, as SegVGGTModule.on_fit_start does under bf16-mixed."""
+    try:
+        from segvggt.training.low_precision import store_frozen_matrices
+    except ImportError:  # checkouts before it kept every student weight in fp32
+        pass
+    else:
+        store_frozen_matrices(model.vggt.aggregator, torch.bfloat16)
     try:
         from segvggt.training.teacher import low_precision_teacher
         from segvggt.training.teacher import make_teacher as make
@@ -103,17 +114,58 @@ class CachedTeacher:
         return self.outputs
 
 
-def live_and_peak(fn) -> tuple[float, float, object]:
-    """(bytes still allocated after fn(), peak bytes during it, fn's result), from the profiler's events."""
+MARK = "segvggt::phase"
+
+
+def live_and_peak(fn) -> tuple[float, list[float], object]:
+    """(bytes still allocated after fn(), peak bytes of each segment of fn() between `mark()` calls,
+    fn's result), from the profiler's memory events. Peaks are counted from fn()'s start."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         result = fn()
-    current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    current, peaks = 0, [0.0]
+    for event in events:
+        if event.name == MARK:
+            peaks.append(float(current))
+            continue
         current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return float(current), float(peak), result
+        peaks[-1] = max(peaks[-1], current)
+    return float(current), peaks, result
+
+
+def mark() -> None:
+    """Start a new segment of the enclosing `live_and_peak`."""
+    with torch.profiler.record_function(MARK):
+        pass
+
+
+class PhaseMarks:
+    """Marks a segment boundary the first time each of `modules` runs while armed (forward pre-hooks,
+    so a checkpoint's recomputation in the backward pass counts too)."""
+
+    def __init__(self, *modules: torch.nn.Module) -> None:
+        self.armed, self.done = False, set()
+        self.handles = [m.register_forward_pre_hook(self._hook(i)) for i, m in enumerate(modules)]
+
+    def _hook(self, i: int):
+        def hook(module, args):
+            if self.armed and i not in self.done:
+                self.done.add(i)
+                mark()
+
+        return hook
+
+    def arm(self) -> None:
+        self.armed, self.done = True, set()
+
+    def disarm(self) -> None:
+        self.armed = False
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
 
 
 def random_batch(S: int, H: int, W: int, num_classes: int, seed: int = 0):
@@ -160,7 +212,13 @@ def measure(S: int, L: int, H: int, W: int, point_head: bool) -> dict[str, float
             except TypeError:  # the first landing's VGGT takes no `heads`
                 return teacher(batch.images)
 
-    _, t_peak, outputs = live_and_peak(teacher_pass)
+    aggregator = model.vggt.aggregator
+    last_layer = aggregator.frame_blocks[len(aggregator.frame_blocks) - 1]
+    # segments: the teacher's aggregator | its heads; the student's aggregator | heads, decoder and
+    # losses; the backward pass down to the aggregator | the aggregator's (recomputed) layers
+    marks = PhaseMarks(teacher.camera_head, model.vggt.camera_head, last_layer)
+    marks.arm()
+    _, t_peaks, outputs = live_and_peak(teacher_pass)
     cached = CachedTeacher({k: v for k, v in outputs.items() if k in ("pose_enc", "depth", "depth_conf")})
     del outputs
 
@@ -170,15 +228,20 @@ def measure(S: int, L: int, H: int, W: int, point_head: bool) -> dict[str, float
                                      generator=torch.Generator().manual_seed(0))  # fmt: skip
             return criterion.weighted_sum(losses)
 
-    f_live, f_peak, total = live_and_peak(forward)
+    marks.arm()
+    f_live, f_peaks, total = live_and_peak(forward)
     # The gradients are allocated before the backward pass (autograd then adds into them), so B is the
     # backward's own transient on top of F and every gradient: the bound for any order of allocation.
     for param in model.parameters():
         if param.requires_grad:
             param.grad = torch.zeros_like(param)
-    _, b_peak, _ = live_and_peak(total.backward)
+    marks.arm()
+    _, b_peaks, _ = live_and_peak(total.backward)
+    marks.remove()
     grads = sum(p.numel() * 4 for p in model.parameters() if p.requires_grad)
-    return {"T": t_peak, "F_peak": f_peak, "F": f_live, "B": b_peak, "grads": grads,
+    first, last = (lambda p: p[0]), (lambda p: p[-1])  # one segment only: the phase was not split
+    return {"T_agg": first(t_peaks), "T_heads": last(t_peaks), "F_agg": first(f_peaks), "F_rest": last(f_peaks),
+            "F": f_live, "B_heads": first(b_peaks), "B_agg": last(b_peaks), "grads": grads,
             "seconds": time.perf_counter() - start}  # fmt: skip
 
 
@@ -271,7 +334,7 @@ def at(coef: np.ndarray, S: int, L: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--grid", nargs="+", default=["2x4", "2x6", "2x8", "3x4", "3x6"], help="SxL pairs to measure")
+    parser.add_argument("--grid", nargs="+", default=["2x5", "2x6", "2x8", "3x5", "3x8"], help="SxL pairs to measure")
     parser.add_argument("--height", type=int, default=518, help="image height (width 518); 518 = worst aspect")
     parser.add_argument("--no-point-head", action="store_true", help="build VGGT without its point head")
     parser.add_argument("--threads", type=int, default=0)
@@ -299,34 +362,36 @@ def main() -> int:
     point_head = not args.no_point_head
     print(f"training step of the scannet200 recipe at C = {WIDTH}, {W} x {H} px, bf16 autocast on the CPU, "
           f"point head {'on' if point_head else 'off'}; torch {torch.__version__}")  # fmt: skip
-    print(f"{'S':>3} {'L':>3} {'teacher T':>10} {'fwd peak':>9} {'fwd kept F':>11} {'bwd B':>8} {'grads':>7} {'s':>6}"
-          "   (GB)")  # fmt: skip
+    keys = ("T_agg", "T_heads", "F_agg", "F_rest", "F", "B_heads", "B_agg")
+    print(f"{'S':>3} {'L':>3} " + " ".join(f"{k:>8}" for k in keys) + f" {'grads':>7} {'s':>5}   (GB)")
     rows = []
     for item in args.grid:
         S, L = (int(v) for v in item.lower().split("x"))
         m = measure(S, L, H, W, point_head)
         rows.append((S, L, m))
-        print(f"{S:>3} {L:>3} {m['T'] / GB:>10.3f} {m['F_peak'] / GB:>9.3f} {m['F'] / GB:>11.3f} {m['B'] / GB:>8.3f} "
-              f"{m['grads'] / GB:>7.3f} {m['seconds']:>6.0f}", flush=True)  # fmt: skip
+        print(f"{S:>3} {L:>3} " + " ".join(f"{m[k] / GB:>8.3f}" for k in keys) +
+              f" {m['grads'] / GB:>7.3f} {m['seconds']:>5.0f}", flush=True)  # fmt: skip
     fits = {}
-    for key in ("T", "F_peak", "F", "B"):
+    for key in keys:
         fits[key], residual = fit([(S, L, m[key]) for S, L, m in rows])
         c, d, a, b = fits[key] / GB
-        print(f"fit {key:>6} = {c:.3f} + {d:.4f} L + S x ({a:.4f} + {b:.5f} L) GB (max residual {100 * residual:.1f} %)")
+        print(f"fit {key:>7} = {c:.3f} + {d:.4f} L + S x ({a:.4f} + {b:.5f} L) GB (max residual {100 * residual:.1f} %)")
     fixed = fixed_bytes(point_head)
     print("VGGT-1B recipe, analytic: " + ", ".join(
         f"{k} {v / GB:.2f} GB" for k, v in fixed.items() if k != "trainable parameters"
     ) + f" ({fixed['trainable parameters'] / 1e6:.0f} M trainable)")  # fmt: skip
     order = "teacher first, one scene at a time" if teacher_first() else "teacher on the whole batch after the student"
     for images in (24, 48):
-        f_peak, kept = at(fits["F_peak"], images, 24), at(fits["F"], images, 24)
-        backward = kept + fixed["gradients"] + at(fits["B"], images, 24)
+        def phase(*names: str, views: int = images) -> float:
+            return max(at(fits[name], views, 24) for name in names)
+
+        f_peak, kept = phase("F_agg", "F_rest"), at(fits["F"], images, 24)
+        backward = kept + fixed["gradients"] + phase("B_heads", "B_agg")
         if teacher_first():
-            teacher = at(fits["T"], 24, 24)  # one scene of 24 views
-            above = max(teacher, f_peak, backward)
+            teacher = phase("T_agg", "T_heads", views=24)  # one scene of 24 views
         else:
-            teacher = kept + at(fits["T"], images, 24)
-            above = max(f_peak, teacher, backward)
+            teacher = kept + phase("T_agg", "T_heads")
+        above = max(teacher, f_peak, backward)
         weights = fixed["student weights"] + fixed["teacher weights"]
         print(f"predicted peak GB at {images} images: {(weights + fixed['AdamW states'] + above) / GB:.1f} "
               f"(one step without optimizer states: {(weights + above) / GB:.1f}; {order}; phases above the "

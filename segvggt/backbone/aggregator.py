@@ -168,7 +168,12 @@ class Aggregator(nn.Module):
                 frame_out, global_out = self._layer(i, tokens, frame_rope, global_rope)
             if i in keep:
                 layer = torch.cat([frame_out, global_out], dim=-1)
-                outputs[i] = layer if keep_dtype is None else layer.to(keep_dtype)
+                if keep_dtype is None:
+                    # The kept [.., 2C] layer already holds global_out: going on with its view lets
+                    # autograd keep one copy (the next layer's checkpoint input) instead of two.
+                    outputs[i], global_out = layer, layer[..., C:]
+                else:
+                    outputs[i] = layer.to(keep_dtype)
             if on_layer is not None:
                 on_layer(i, global_out)
             tokens = global_out

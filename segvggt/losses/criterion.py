@@ -184,11 +184,14 @@ class SetCriterion(nn.Module):
                 continue
             num_matched += q_idx.numel()
             masks = SceneMaskLogits(outputs, "pred", b)
-            full = masks.full(q_idx.to(bce.device))  # [X, P] matched rows only
+            rows = q_idx.to(bce.device)
+            with torch.no_grad():
+                full = masks.full(rows)  # [X, P] matched rows only, for the importance sampling
             t_idx = t_idx.to(targets[b].masks.device)
             gt_full = targets[b].masks.flatten(1)[t_idx]
             chosen = self._pair_points(full, t_idx, points[b], generator)
-            logits, gt = _at_pair_points(full, gt_full.to(full.device), chosen)
+            del full
+            logits, gt = _at_pair_points(masks, rows, gt_full.to(bce.device), chosen)
             bce = bce + sigmoid_bce_loss(logits, gt).sum()
             dice = dice + dice_loss(logits, gt).sum()
             if use_fada:
@@ -238,11 +241,14 @@ class SetCriterion(nn.Module):
                     f"scene {b}: prompt target indices {tgt.tolist()} out of range for N={n_inst} instances"
                 )
             num_prompts += R_b
-            full = SceneMaskLogits(outputs, "prompt", b).full(torch.arange(R_b, device=scores.device))  # [R_b, P]
+            masks = SceneMaskLogits(outputs, "prompt", b)
+            rows = torch.arange(R_b, device=scores.device)
+            with torch.no_grad():
+                full = masks.full(rows)  # [R_b, P], for the importance sampling and the IoU target
             tgt = tgt.to(targets[b].masks.device)
             gt_full = targets[b].masks.flatten(1)[tgt].to(full.device).float()
             chosen = self._pair_points(full, tgt, points[b], generator)
-            pl, gl = _at_pair_points(full, gt_full, chosen)
+            pl, gl = _at_pair_points(masks, rows, gt_full, chosen)
             bce = bce + sigmoid_bce_loss(pl, gl).sum()
             dice = dice + dice_loss(pl, gl).sum()
             with torch.no_grad():
@@ -263,9 +269,12 @@ def _connected_zero(outputs: Mapping[str, Tensor], kind: str) -> Tensor:
     return source.float().sum() * 0.0
 
 
-def _at_pair_points(full_logits: Tensor, gt_full: Tensor, chosen: Tensor | None) -> tuple[Tensor, Tensor]:
-    """[X, P] logits and targets -> both at the pairs' points [X, M'] (all pixels when chosen is None)."""
+def _at_pair_points(
+    masks: SceneMaskLogits, rows: Tensor, gt_full: Tensor, chosen: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Differentiable logits of `rows` and their [X, P] targets, both at the pairs' points [X, M']
+    (all pixels when chosen is None)."""
     if chosen is None:
-        return full_logits, gt_full.float()
-    chosen = chosen.to(full_logits.device)
-    return full_logits.gather(1, chosen), gt_full.float().gather(1, chosen)
+        return masks.full(rows), gt_full.float()
+    chosen = chosen.to(rows.device)
+    return masks.pairs(rows, chosen), gt_full.float().gather(1, chosen.to(gt_full.device))

@@ -3,9 +3,11 @@
 SegVGGT's mask logit at a pixel is the dot product of a query's mask embedding [D] with the pixel's
 instance feature [D]. In training the model returns the embeddings (`pred_mask_embed` [B, Q, D],
 `prompt_mask_embed` [B, R, D]) instead of the logits [B, Q, S, h, w], and the criterion computes
-logits only where it needs them: at the shared cost points for all queries, and on all pixels for
-the matched rows only (their importance sampling looks at every pixel). With full masks in the
-outputs (`pred_masks`, `prompt_masks`, e.g. at evaluation) the same accessors read them.
+logits only where it needs them: at the shared cost points for all queries, and, for the matched
+rows, on all pixels without gradient (their importance sampling looks at every pixel) and with
+gradient at each row's own loss points only (`pairs`: autograd keeps the point indices, not an
+[X, S*h*w] map). With full masks in the outputs (`pred_masks`, `prompt_masks`, e.g. at evaluation)
+the same accessors read them.
 """
 
 from __future__ import annotations
@@ -67,8 +69,56 @@ class SceneMaskLogits:
         features = self.features.flatten(2)[points // (h * w), :, points % (h * w)]  # [M, D]
         return (embed.float() @ features.float().T)
 
+    def pairs(self, rows: Tensor, points: Tensor) -> Tensor:
+        """rows [X], points [X, M] flat indices, one list per row -> [X, M] float32 logits (differentiable).
+
+        Equals `full(rows).gather(1, points)`, but with embeddings the backward pass keeps only the
+        indices (see PointLogits), not the [X, P] logits that gather would save."""
+        if self.masks is not None:
+            return self.masks[rows].flatten(1).gather(1, points).float()
+        embed = self.embed[rows].to(self.features.dtype)
+        return PointLogits.apply(embed, self.features.flatten(2), points).float()
+
     def _num_rows(self) -> int:
         return int((self.masks if self.masks is not None else self.embed).shape[0])
 
     def _device(self) -> torch.device:
         return (self.masks if self.masks is not None else self.embed).device
+
+
+class PointLogits(torch.autograd.Function):
+    """logits[x, m] = embed[x] . features[s, :, k] with (s, k) = divmod(points[x, m], h*w).
+
+    Shapes: embed [X, D], features [S, D, h*w], points [X, M] (int64) -> [X, M] in features' dtype.
+    The gathered features [X, M, D] exist only inside forward and backward; autograd saves the
+    inputs (which the model holds anyway) and the indices.
+    """
+
+    @staticmethod
+    def forward(ctx, embed: Tensor, features: Tensor, points: Tensor) -> Tensor:
+        gathered = _gather_points(features, points)  # [X, M, D]
+        ctx.save_for_backward(embed, features, points)
+        return torch.bmm(gathered, embed.to(gathered.dtype)[:, :, None]).squeeze(-1)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        embed, features, points = ctx.saved_tensors
+        grad_embed = grad_features = None
+        if ctx.needs_input_grad[0]:
+            gathered = _gather_points(features, points)
+            grad_embed = torch.bmm(grad.to(gathered.dtype)[:, None, :], gathered).squeeze(1).to(embed.dtype)
+        if ctx.needs_input_grad[1]:
+            S, D, HW = features.shape
+            # Summed in fp32 at least: a pixel chosen by several rows receives several contributions.
+            acc = torch.promote_types(features.dtype, torch.float32)
+            contrib = grad.to(acc)[:, :, None] * embed.to(acc)[:, None, :]  # [X, M, D]
+            flat = torch.zeros(S * HW, D, dtype=acc, device=features.device)
+            flat.index_add_(0, points.reshape(-1), contrib.reshape(-1, D))
+            grad_features = flat.reshape(S, HW, D).transpose(1, 2).to(features.dtype)
+        return grad_embed, grad_features, None
+
+
+def _gather_points(features: Tensor, points: Tensor) -> Tensor:
+    """features [S, D, HW], points [X, M] flat indices into S*HW -> [X, M, D]."""
+    S, D, HW = features.shape
+    return features.transpose(1, 2).reshape(S * HW, D)[points]

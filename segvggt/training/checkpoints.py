@@ -19,6 +19,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from segvggt.atomic import atomic_path
 from segvggt.config import ExperimentConfig
+from segvggt.training.low_precision import autocast_dtype, frozen_matrix_modules
 
 PERIODIC_PATTERN = "checkpoints/step{step:07d}"
 
@@ -69,17 +70,23 @@ def checkpoint_callbacks(cfg: ExperimentConfig, run_dir: Path) -> list[ModelChec
     return callbacks
 
 
-def checkpoint_size_bytes(module: L.LightningModule) -> tuple[int, int]:
+def checkpoint_size_bytes(module: L.LightningModule, precision: str = "32-true") -> tuple[int, int]:
     """(weights, optimizer states) bytes of one checkpoint of `module` (AdamW: two fp32 moments per
-    trainable parameter). The frozen teacher is not part of it."""
+    trainable parameter). The frozen teacher is not part of it; with mixed precision the frozen
+    aggregator matrices are saved in the autocast dtype (training/low_precision.py)."""
     weights = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    dtype = autocast_dtype(precision)
+    if dtype is not None:
+        size = torch.empty((), dtype=dtype).element_size()
+        for m in frozen_matrix_modules(module.model.vggt.aggregator):
+            weights -= sum(p.numel() * (p.element_size() - size) for p in m.parameters(recurse=False))
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     return weights, 2 * 4 * trainable
 
 
 def describe_checkpoints(cfg: ExperimentConfig, module: L.LightningModule) -> str:
     """One line: expected checkpoint size x count."""
-    weights, states = checkpoint_size_bytes(module)
+    weights, states = checkpoint_size_bytes(module, cfg.trainer.precision)
     count = 1 + cfg.trainer.keep_checkpoints + (1 if cfg.trainer.val_every_n_steps > 0 else 0)
     gb = 1e9
     return (

@@ -33,7 +33,10 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class PromptTrainingConfig:
-    """Click prompts sampled from ground-truth instances during training."""
+    """Click prompts sampled from ground-truth instances during training.
+
+    max_views: views the clicks of one prompt are spread over; 0 = every view where the object covers
+    >= 0.1 % of the image (the evaluation's MV-SAM protocol)."""
 
     prompts_per_scene: int = 4
     max_positive: int = 3
@@ -41,8 +44,9 @@ class PromptTrainingConfig:
     max_views: int = 2
 
     def __post_init__(self) -> None:
-        if self.prompts_per_scene < 0 or self.max_positive < 0 or self.max_negative < 0 or self.max_views < 1:
-            raise ConfigError("prompts: prompts_per_scene, max_positive, max_negative must be >= 0, max_views >= 1")
+        if self.prompts_per_scene < 0 or self.max_positive < 0 or self.max_negative < 0 or self.max_views < 0:
+            raise ConfigError("prompts: prompts_per_scene, max_positive, max_negative and max_views (0 = every "
+                              "view) must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from segvggt.losses import SetCriterion
 from segvggt.segmentation.segvggt import SegVGGT
 from segvggt.training.objective import training_losses
 from segvggt.training.optim import build_optimizer, fused_is_compatible
+from segvggt.training.low_precision import autocast_dtype, store_frozen_matrices
 from segvggt.training.teacher import low_precision_teacher, make_teacher
 from segvggt.types import SceneBatch
 
@@ -48,11 +49,13 @@ class SegVGGTModule(L.LightningModule):
         return self._teacher
 
     def on_fit_start(self) -> None:
-        if self._teacher is None:
-            return
-        if str(self.trainer.precision) in ("bf16-mixed", "16-mixed"):
-            low_precision_teacher(self._teacher)  # the student's forward runs under autocast too
-        self._teacher.to(self.device)
+        dtype = autocast_dtype(self.trainer.precision)
+        if dtype is not None:  # mixed precision: frozen matrices in the autocast dtype (same results)
+            store_frozen_matrices(self.model.vggt.aggregator, dtype)
+            if self._teacher is not None:
+                low_precision_teacher(self._teacher, dtype)
+        if self._teacher is not None:
+            self._teacher.to(self.device)
 
     def training_step(self, batch: SceneBatch, batch_idx: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.cfg.trainer.seed * 100003 + self.global_step)

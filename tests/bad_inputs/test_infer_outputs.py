@@ -206,7 +206,9 @@ def test_real_ctrl_c_prints_one_line_and_exits_130(photos, tiny_ckpt, tmp_path):
     out, reached = tmp_path / "results" / "out", tmp_path / "writing"
     out.parent.mkdir()
     child = textwrap.dedent(f"""
-        import sys, time
+        import signal, sys, time
+        # A shell's background job inherits SIGINT ignored; a user's terminal delivers it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.path.insert(0, {str(TOOLS)!r})
         import infer
         from segvggt.inference import writers

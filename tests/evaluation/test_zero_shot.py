@@ -29,6 +29,7 @@ def _label(benchmark, name):
 @pytest.fixture
 def scannetpp_root(tmp_path):
     """Two identical views of a plane at 2 m holding three 12 x 12 boxes; one benchmark point per pixel."""
+    root = tmp_path / "scannetpp"
     K = np.array([[30.0, 0, (W - 1) / 2], [0, 30.0, (H - 1) / 2], [0, 0, 1]])
     ids = np.zeros((H, W), np.int64)
     for inst, (_, box) in BOXES.items():
@@ -38,14 +39,14 @@ def scannetpp_root(tmp_path):
     points = np.stack([(u - K[0, 2]) / K[0, 0] * 2.0, (v - K[1, 2]) / K[1, 1] * 2.0, np.full(u.shape, 2.0)], -1)
     gt = np.where(ids > 0, np.vectorize(lambda i: labels.get(i, 0))(ids) * 1000 + ids, 0).reshape(-1)
     write_scene(
-        tmp_path, "pp0", benchmark="scannetpp", source="test", frame_names=["000000", "000001"],
+        root, "pp0", benchmark="scannetpp", source="test", frame_names=["000000", "000001"],
         colors=[np.full((H, W, 3), 128, np.uint8)] * 2, depths=[np.full((H, W), 2.0, np.float32)] * 2,
         instances=[ids, ids], cam_from_world=np.repeat(np.eye(3, 4)[None], 2, 0),
         intrinsics=np.repeat(K[None], 2, 0), instance_labels=labels, points=points.reshape(-1, 3),
         superpoints=np.arange(H * W), point_gt=gt, color_format="png",
     )  # fmt: skip
-    write_split(tmp_path, "val", ["pp0"])
-    return tmp_path
+    write_split(root, "val", ["pp0"])
+    return root
 
 
 class ScanNet200Oracle(nn.Module):

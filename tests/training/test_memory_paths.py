@@ -10,6 +10,7 @@ import torch
 from segvggt.losses import SetCriterion
 from segvggt.segmentation.segvggt import SegVGGT
 from segvggt.training.objective import training_losses
+from segvggt.training.low_precision import store_frozen_matrices
 from segvggt.training.teacher import low_precision_teacher, make_teacher
 
 
@@ -62,13 +63,45 @@ def test_low_precision_teacher_gives_the_fp32_teachers_targets_under_autocast(fi
     teacher = make_teacher(student.vggt)
     assert teacher.point_head is None and not any(".lora_" in n for n, _ in teacher.named_parameters())
     assert not any(p.requires_grad for p in teacher.parameters())
+    # LoRA's base layers never change: the teacher uses the student's, not copies
+    assert teacher.aggregator.frame_blocks[0].attn.qkv is student.vggt.aggregator.frame_blocks[0].attn.qkv.base_layer
+    assert teacher.aggregator.frame_blocks[0].mlp.fc1 is not student.vggt.aggregator.frame_blocks[0].mlp.fc1
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         reference = teacher(batch.images)
+        store_frozen_matrices(student.vggt.aggregator, torch.bfloat16)  # as SegVGGTModule.on_fit_start
         low = low_precision_teacher(teacher)(batch.images)
-    assert teacher.aggregator.frame_blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert teacher.aggregator.frame_blocks[0].attn.qkv.weight.dtype == torch.bfloat16  # the student's, shared
+    assert teacher.aggregator.frame_blocks[0].mlp.fc1.weight.dtype == torch.bfloat16  # the teacher's own
+    assert student.vggt.aggregator.frame_blocks[0].mlp.fc1.weight.dtype == torch.float32  # trainable: fp32
     assert teacher.aggregator.frame_blocks[0].norm1.weight.dtype == torch.float32  # residual stream stays fp32
     for key in ("pose_enc", "depth", "depth_conf"):
         assert torch.equal(low[key], reference[key]), key
+
+
+def test_frozen_student_matrices_in_bf16_change_no_loss_or_gradient_under_autocast(fixed_batch):
+    """What SegVGGTModule.on_fit_start does under bf16-mixed: same losses and gradients, bit for bit."""
+    cfg, batch = fixed_batch
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, freeze_patch_embed=True))
+    results = []
+    for low in (False, True):
+        torch.manual_seed(0)
+        model = SegVGGT(cfg.model).train()
+        if low:
+            assert store_frozen_matrices(model.vggt.aggregator, torch.bfloat16) > 0
+            assert model.vggt.aggregator.patch_embed.proj.weight.dtype == torch.bfloat16
+        criterion = SetCriterion(cfg.loss)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            losses = training_losses(model, batch, criterion, cfg.loss, cfg.prompts, "gt",
+                                     generator=torch.Generator().manual_seed(1))  # fmt: skip
+            total = criterion.weighted_sum(losses)
+        total.backward()
+        results.append(({k: float(v) for k, v in losses.items()},
+                        {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))  # fmt: skip
+    (plain, plain_grads), (low, low_grads) = results
+    assert plain == low
+    assert plain_grads.keys() == low_grads.keys()
+    for name in plain_grads:
+        assert torch.equal(plain_grads[name], low_grads[name]), name
 
 
 def test_the_teacher_is_not_in_the_checkpoint(tiny_config, tmp_path):
@@ -95,8 +128,27 @@ def test_a_frozen_patch_embedding_is_shared_with_the_teacher_not_copied(tiny_con
     student = SegVGGT(cfg.model)
     teacher = low_precision_teacher(make_teacher(student.vggt))
     assert teacher.aggregator.patch_embed is student.vggt.aggregator.patch_embed
-    assert student.vggt.aggregator.patch_embed.proj.weight.dtype == torch.float32  # the student's stays fp32
-    assert teacher.aggregator.frame_blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert student.vggt.aggregator.patch_embed.proj.weight.dtype == torch.float32  # the student decides
+    assert teacher.aggregator.frame_blocks[0].mlp.fc1.weight.dtype == torch.bfloat16
     learner = SegVGGT(tiny_config()[0].model)  # tiny: freeze_patch_embed false -> the teacher gets a copy
     copied = make_teacher(learner.vggt)
-    assert copied.shared_modules == () and copied.aggregator.patch_embed is not learner.vggt.aggregator.patch_embed
+    assert learner.vggt.aggregator.patch_embed not in copied.shared_modules
+    assert copied.aggregator.patch_embed is not learner.vggt.aggregator.patch_embed
+
+
+def test_training_encodings_defer_the_query_keys_values_to_the_blocks(tiny_config):
+    """With checkpointing and gradients the encoding keeps the layers' patch tokens (views of what the
+    aggregator's checkpoints hold), not L projected keys/values; without gradients it keeps the kv."""
+    cfg, _ = tiny_config()
+    torch.manual_seed(0)
+    model = SegVGGT(dataclasses.replace(cfg.model, checkpoint_blocks=True)).train()
+    images = torch.rand(1, 2, 3, 28, 42)
+    encoded = model.encode(images)
+    assert encoded.token_kv == [] and len(encoded.layer_tokens) == len(model.query_blocks)
+    with torch.no_grad():
+        eager = model.encode(images)
+        deferred = model.token_kv_of(encoded)
+    assert eager.layer_tokens is None
+    for got, want in zip(deferred, eager.token_kv):
+        torch.testing.assert_close(got, want)
+
