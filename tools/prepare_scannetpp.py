@@ -71,9 +71,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from segvggt.data.errors import DataError
     from segvggt.data.scannetpp import ScanNetppPrepConfig, prepare_scannetpp
+    from segvggt.validation import check_fillable_folder, is_within, looks_prepared
 
     if args.width < 8 or (args.height is not None and args.height < 8):
         print(f"error: --width/--height must be at least 8 pixels, got {args.width}/{args.height}", file=sys.stderr)
+        return 2
+    if args.frame_skip < 1:
+        print(f"error: --frame-skip must be >= 1, got {args.frame_skip}", file=sys.stderr)
+        return 2
+    if is_within(args.out, args.raw):
+        print(f"error: --out {args.out} lies inside --raw {args.raw} (a prepared scene would sit among the raw "
+              "scans); choose an output folder outside the raw data", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        check_fillable_folder(args.out, "--out", looks_prepared, "a prepared-data root")
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     cfg = ScanNetppPrepConfig(source=args.source, frame_skip=args.frame_skip, width=args.width, height=args.height)
     try:

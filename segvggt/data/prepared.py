@@ -34,6 +34,9 @@ class FrameRecord:
     intrinsics: np.ndarray  # [3, 3] float64
 
 
+EXCLUDED_VERTICES_FILE = "excluded_vertices.npy"  # ScanNet++: written by data/scannetpp.py
+
+
 def read_image(path: Path, what: str, hint: str = "re-run the preparation tool for this scene") -> np.ndarray:
     """The pixels of an image file; a missing or undecodable file is one DataError naming it."""
     if not path.is_file():
@@ -128,6 +131,11 @@ class PreparedScene:
     def point_gt(self) -> np.ndarray:
         """[M] int64 label_id*1000 + instance_id."""
         return self._array("point_gt.npy")
+
+    def excluded_vertices(self) -> np.ndarray | None:
+        """[E] int64 benchmark points left out of the evaluation (ScanNet++'s mesh mask file), or None."""
+        path = self.path / EXCLUDED_VERTICES_FILE
+        return np.load(path) if path.is_file() else None
 
 
 def read_split(root: str | Path, split: str) -> list[str]:

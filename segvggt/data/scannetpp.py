@@ -31,7 +31,7 @@ from segvggt.atomic import atomic_path
 from segvggt.data.colmap import CameraFrame, read_colmap_text, read_nerfstudio
 from segvggt.data.errors import DataError
 from segvggt.data.ply import read_ply
-from segvggt.data.prepared import read_image, write_scene
+from segvggt.data.prepared import EXCLUDED_VERTICES_FILE, read_image, write_scene
 from segvggt.data.raycast import MeshRaycaster, camera_resample, scaled_intrinsics
 from segvggt.data.scannet import prepare_many
 from segvggt.data.scannetpp_labels import (
@@ -42,7 +42,7 @@ __all__ = ["EXCLUDED_FILE", "ScanNetppPrepConfig", "prepare_scannetpp", "prepare
 
 log = logging.getLogger(__name__)
 RAW_HINT = "check the ScanNet++ download of this scene"
-EXCLUDED_FILE = "excluded_vertices.npy"
+EXCLUDED_FILE = EXCLUDED_VERTICES_FILE
 DSLR_IMAGE_DIRS = ("resized_undistorted_images", "undistorted_images")  # release name first
 DSLR_TRANSFORMS = Path("nerfstudio") / "transforms_undistorted.json"
 SCAN_FILES = ("mesh_aligned_0.05.ply", "segments.json", "segments_anno.json")

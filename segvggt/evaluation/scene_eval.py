@@ -108,9 +108,9 @@ class SceneEvaluator:
             scene = self._scene(scene_id)
             self.frames[scene_id] = list(batch.frame_names[b])
             aware, agnostic = self._lift(scene, batch, b, out, hw)
-            gt = scene.point_gt()
-            self.ap.update(gt, aware.masks, aware.labels, aware.scores)
-            self.ap_agnostic.update(gt, agnostic.masks, agnostic.labels, agnostic.scores)
+            gt, excluded = scene.point_gt(), scene.excluded_vertices()  # excluded: ScanNet++'s mesh mask
+            self.ap.update(gt, aware.masks, aware.labels, aware.scores, excluded)
+            self.ap_agnostic.update(gt, agnostic.masks, agnostic.labels, agnostic.scores, excluded)
             if submission_dir is not None:
                 write_submission(submission_dir, scene_id, aware.masks, aware.labels, aware.scores)
             if out is None:

@@ -53,6 +53,34 @@ def test_prepare_scannet_out_inside_raw_is_refused(capsys, raw, sub):
     assert snapshot(raw) == before
 
 
+@pytest.fixture()
+def raw_pp(tmp_path):
+    scene = tmp_path / "raw_pp" / "data" / "0a5c013435"
+    (scene / "scans").mkdir(parents=True)
+    (scene / "scans" / "mesh_aligned_0.05.ply").write_bytes(b"ply")
+    return tmp_path / "raw_pp"
+
+
+@pytest.mark.parametrize("sub", ["", "data", "data/prepared"])
+def test_prepare_scannetpp_out_inside_raw_is_refused(capsys, raw_pp, sub):
+    out = raw_pp / sub if sub else raw_pp
+    before = snapshot(raw_pp)
+    code, _, err = call(tool("prepare_scannetpp"), ["--raw", raw_pp, "--out", out, "--overwrite"], capsys)
+    assert code == 2
+    one_error_line(err, "lies inside --raw", "choose an output folder outside the raw data")
+    assert snapshot(raw_pp) == before
+
+
+def test_prepare_scannetpp_into_a_folder_of_other_files_is_refused(capsys, raw_pp, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    code, _, err = call(tool("prepare_scannetpp"), ["--raw", raw_pp, "--out", mine], capsys)
+    assert code == 2
+    one_error_line(err, "already holds other files and is not a prepared-data root")
+    assert snapshot(mine) == {"notes.txt": b"keep"}
+
+
 def test_prepare_scannet_frame_skip_zero_is_refused(capsys, raw, tmp_path):
     code, _, err = call(tool("prepare_scannet"), ["--raw", raw, "--out", tmp_path / "prep", "--benchmark", "scannet",
                                                   "--frame-skip", "0"], capsys)  # fmt: skip

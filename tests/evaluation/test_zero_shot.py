@@ -107,6 +107,17 @@ def test_zero_shot_agnostic_and_mapped_class_aware_ap(scannetpp_root):
     assert per_class["sofa"]["ap"] == 0.0 and metrics["ap"] == pytest.approx(0.5)
 
 
+def test_scannetpp_excluded_vertices_leave_the_evaluation(scannetpp_root):
+    """ScanNet++'s mesh mask file: an object whose vertices are all excluded is no longer a missed GT."""
+    metrics, _ = _evaluate(scannetpp_root, {1: "table", 2: "couch"})  # box 3 (slippers) is never predicted
+    assert metrics["agnostic_ap"] < 0.99
+    v, u = np.mgrid[0:H, 0:W]
+    box3 = (v * W + u)[BOXES[3][1]].reshape(-1)  # one benchmark point per pixel, row-major
+    np.save(scannetpp_root / "pp0" / "excluded_vertices.npy", box3.astype(np.int64))
+    metrics, _ = _evaluate(scannetpp_root, {1: "table", 2: "couch"})
+    assert metrics["agnostic_ap"] == pytest.approx(1.0)
+
+
 def test_perfect_masks_score_one_on_prompts_and_consistency(scannetpp_root):
     metrics, _ = _evaluate(scannetpp_root, {1: "table", 2: "couch", 3: "guitar"}, ranking="topk_pairs")
     for key in ("prompt_miou", "prompt_frame_iou", "prompt_positive_iou", "prompt_successful_iou",
