@@ -6,7 +6,8 @@ peft is imported only when LoRA is attached or merged.
 
 from segvggt.segmentation.config import ModelConfig, resolve_query_layers
 from segvggt.segmentation.lora import attach_lora, merge_lora
-from segvggt.segmentation.segvggt import NEW_MODULE_PREFIXES, Encoded, SegVGGT, build_segvggt
+from segvggt.segmentation.encoded import Encoded
+from segvggt.segmentation.segvggt import NEW_MODULE_PREFIXES, SegVGGT, build_segvggt
 
 __all__ = [
     "NEW_MODULE_PREFIXES",
