@@ -122,12 +122,10 @@ class SegVGGT(nn.Module):
         block_of = {layer: j for j, layer in enumerate(self.query_layers)}
         token_kv: list[Tensor | None] = [None] * len(self.query_layers)
         patch_start_idx = self.vggt.aggregator.patch_start_idx
-        deferred = self._defer_kv()
 
         def on_layer(i: int, global_out: Tensor) -> None:
             if i in block_of:
-                tokens = global_out[:, :, patch_start_idx:]
-                token_kv[block_of[i]] = tokens if deferred else self.query_blocks[block_of[i]].token_kv(tokens)
+                token_kv[block_of[i]] = self._token_kv(self.query_blocks[block_of[i]], global_out[:, :, patch_start_idx:])
 
         keep = self.vggt.head_layers(heads) | set(self.semantic_head.cfg.intermediate_layer_idx)
         tokens_list, patch_start_idx = self.vggt.aggregator(images, keep_layers=keep, on_layer=on_layer)
@@ -136,20 +134,14 @@ class SegVGGT(nn.Module):
             tokens_list, images, patch_start_idx, self.vggt.frames_chunk_size,
             checkpoint_chunks=self.vggt.cfg.checkpoint_heads,
         )  # fmt: skip
-        image_size = (images.shape[-2], images.shape[-1])
-        if deferred:
-            return Encoded(patch_start_idx, features, image_size, geometry, [], layer_tokens=token_kv)
-        return Encoded(patch_start_idx, features, image_size, geometry, token_kv)
+        return Encoded(patch_start_idx, features, (images.shape[-2], images.shape[-1]), geometry, token_kv)
 
-    def _defer_kv(self) -> bool:
-        """True where the query blocks project their keys/values inside their checkpoints (training)."""
-        return self.config.checkpoint_blocks and torch.is_grad_enabled()
-
-    def token_kv_of(self, encoded: Encoded) -> list[Tensor]:
-        """L x [B, S*P', 2 Dq] keys/values of an encoding (projected here if it deferred them)."""
-        if encoded.layer_tokens is None:
-            return encoded.token_kv
-        return [block.token_kv(tokens) for block, tokens in zip(self.query_blocks, encoded.layer_tokens)]
+    def _token_kv(self, block: QueryBlock, patch_tokens: Tensor) -> Tensor:
+        """patch_tokens [B, S, P', C] -> [B, S*P', 2 Dq]; checkpointed with gradients on, so only the
+        (narrow) result is stored, not the normalised C-wide tokens."""
+        if self.config.checkpoint_blocks and torch.is_grad_enabled():
+            return checkpoint(block.token_kv, patch_tokens, use_reentrant=False)
+        return block.token_kv(patch_tokens)
 
     def decode(
         self,
@@ -204,7 +196,7 @@ class SegVGGT(nn.Module):
         queries = self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)
         mass_queries = self.config.num_queries if return_frame_mass else 0
         self_kv, masses = [], []
-        for block, kv in zip(self.query_blocks, self.token_kv_of(encoded)):
+        for block, kv in zip(self.query_blocks, encoded.token_kv):
             queries, mass, pair = block.forward_objects(queries, kv, S, None, mass_queries, self.config.frame_mass_chunk)
             self_kv.append(pair)
             if mass is not None:
@@ -223,16 +215,15 @@ class SegVGGT(nn.Module):
         Q, R = cache.num_queries, clicks.num_prompts
         encoder = self.prompt_encoder
         sampling = encoder.sampling(clicks, S, grid_hw)
-        token_kv = self.token_kv_of(encoded)
         # The object queries' residual stream is fp32 under autocast; the prompts' is kept in the same dtype.
-        prompts = encoder.initial(token_kv[0], S, grid_hw, clicks, sampling).to(cache.queries.dtype)
-        refresh = encoder.refresh_layers(token_kv, sampling, clicks)  # [L, B, R, Dq]
+        prompts = encoder.initial(encoded.token_kv[0], S, grid_hw, clicks, sampling).to(cache.queries.dtype)
+        refresh = encoder.refresh_layers(encoded.token_kv, sampling, clicks)  # [L, B, R, Dq]
         allowed = prompt_isolation_mask(Q, R, prompts.device)[Q:]  # [R, Q+R]
         # As an additive mask in the attention's dtype, made once: SDPA would convert a bool mask per block.
         device_type = prompts.device.type
         dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else prompts.dtype
         attn_mask = torch.zeros(allowed.shape, dtype=dtype, device=prompts.device).masked_fill_(~allowed, float("-inf"))
-        for i, (block, kv) in enumerate(zip(self.query_blocks, token_kv)):
+        for i, (block, kv) in enumerate(zip(self.query_blocks, encoded.token_kv)):
             prompts = block.forward_prompts(prompts + refresh[i], kv, cache.self_kv[i], attn_mask)
         return prompts
 
@@ -254,23 +245,13 @@ class SegVGGT(nn.Module):
         grid_hw = (H // self.patch_size, W // self.patch_size)
         R = clicks.num_prompts if clicks is not None else 0
         queries = self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)
-        deferred = encoded.layer_tokens is not None
-        sources = encoded.layer_tokens if deferred else encoded.token_kv
         attn_mask = None
         if R > 0:
-            first = self.query_blocks[0]
-
-            def initial(source: Tensor) -> Tensor:
-                kv = first.token_kv(source) if deferred else source
-                return self.prompt_encoder.initial(kv, S, grid_hw, clicks)
-
-            prompts = checkpoint(initial, sources[0], use_reentrant=False) if deferred else initial(sources[0])
-            queries = torch.cat([queries, prompts], dim=1)
+            queries = torch.cat([queries, self.prompt_encoder.initial(encoded.token_kv[0], S, grid_hw, clicks)], dim=1)
             attn_mask = prompt_isolation_mask(Q, R, queries.device)
         masses = []
-        for block, source in zip(self.query_blocks, sources):
-            queries, mass = self._run_block(block, queries, source, S, grid_hw, clicks, attn_mask, return_frame_mass,
-                                            deferred)  # fmt: skip
+        for block, kv in zip(self.query_blocks, encoded.token_kv):
+            queries, mass = self._run_block(block, queries, kv, S, grid_hw, clicks, attn_mask, return_frame_mass)
             if mass is not None:
                 masses.append(mass)
         return queries, masses
@@ -331,29 +312,23 @@ class SegVGGT(nn.Module):
         self,
         block: QueryBlock,
         queries: Tensor,
-        source: Tensor,
+        kv: Tensor,
         num_frames: int,
         grid_hw: tuple[int, int],
         clicks: ClickBatch | None,
         attn_mask: Tensor | None,
         return_frame_mass: bool,
-        deferred: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """queries [B, Q+R, Dq], source = kv [B, S*P', 2 Dq] (or, deferred, the layer's patch tokens
-        [B, S, P', C], projected here) -> (queries [B, Q+R, Dq], mass [B, Q, S] or None)."""
+        """queries [B, Q+R, Dq], kv [B, S*P', 2 Dq] -> (queries [B, Q+R, Dq], mass [B, Q, S] or None)."""
+        if clicks is not None and clicks.num_prompts > 0:
+            Q = self.config.num_queries
+            refreshed = queries[:, Q:] + self.prompt_encoder.refresh(kv, num_frames, grid_hw, clicks)
+            queries = torch.cat([queries[:, :Q], refreshed], dim=1)
         mass_queries = self.config.num_queries if return_frame_mass else 0
-
-        def run(queries: Tensor, source: Tensor) -> tuple[Tensor, Tensor | None]:
-            kv = block.token_kv(source) if deferred else source
-            if clicks is not None and clicks.num_prompts > 0:
-                Q = self.config.num_queries
-                refreshed = queries[:, Q:] + self.prompt_encoder.refresh(kv, num_frames, grid_hw, clicks)
-                queries = torch.cat([queries[:, :Q], refreshed], dim=1)
-            return block(queries, kv, num_frames, attn_mask, mass_queries, self.config.frame_mass_chunk)
-
+        args = (queries, kv, num_frames, attn_mask, mass_queries, self.config.frame_mass_chunk)
         if self.config.checkpoint_blocks and torch.is_grad_enabled():
-            return checkpoint(run, queries, source, use_reentrant=False)
-        return run(queries, source)
+            return checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
 
 
 def build_segvggt(backbone_cfg: dict | None = None, **options: Any) -> SegVGGT:

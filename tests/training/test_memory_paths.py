@@ -134,21 +134,3 @@ def test_a_frozen_patch_embedding_is_shared_with_the_teacher_not_copied(tiny_con
     copied = make_teacher(learner.vggt)
     assert learner.vggt.aggregator.patch_embed not in copied.shared_modules
     assert copied.aggregator.patch_embed is not learner.vggt.aggregator.patch_embed
-
-
-def test_training_encodings_defer_the_query_keys_values_to_the_blocks(tiny_config):
-    """With checkpointing and gradients the encoding keeps the layers' patch tokens (views of what the
-    aggregator's checkpoints hold), not L projected keys/values; without gradients it keeps the kv."""
-    cfg, _ = tiny_config()
-    torch.manual_seed(0)
-    model = SegVGGT(dataclasses.replace(cfg.model, checkpoint_blocks=True)).train()
-    images = torch.rand(1, 2, 3, 28, 42)
-    encoded = model.encode(images)
-    assert encoded.token_kv == [] and len(encoded.layer_tokens) == len(model.query_blocks)
-    with torch.no_grad():
-        eager = model.encode(images)
-        deferred = model.token_kv_of(encoded)
-    assert eager.layer_tokens is None
-    for got, want in zip(deferred, eager.token_kv):
-        torch.testing.assert_close(got, want)
-
