@@ -9,6 +9,7 @@ scene ([B, S*P, C]). Both use 2D RoPE with the same per-view positions (no frame
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Collection
 
 import torch
@@ -16,6 +17,7 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from segvggt.backbone.checkpoint_storage import low_precision_layer_inputs
 from segvggt.backbone.config import AggregatorConfig, DinoConfig
 from segvggt.backbone.layers import Block
 from segvggt.backbone.patch_embed import DinoVisionTransformer, PatchEmbed
@@ -43,7 +45,8 @@ class Aggregator(nn.Module):
     reader needs (the others are None in the list) and `on_layer(i, global_out)` lets a reader take
     what it needs from every layer (SegVGGT: its query blocks' keys/values) while the layer is live.
     With `checkpoint_blocks`, each layer (frame + global block) is one checkpoint, so only its input
-    [B, S, P, C] is stored for the backward pass (not one input per block).
+    [B, S, P, C] is stored for the backward pass (not one input per block); with
+    `checkpoint_low_precision` too, under autocast, in the autocast dtype (checkpoint_storage.py).
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class Aggregator(nn.Module):
         patch_size: int = 14,
         dinov2: DinoConfig | None = None,
         checkpoint_blocks: bool = False,
+        checkpoint_low_precision: bool = False,
     ):
         super().__init__()
         if cfg.aa_block_size != 1 or tuple(cfg.aa_order) != ("frame", "global"):
@@ -62,6 +66,7 @@ class Aggregator(nn.Module):
         self.patch_size = patch_size
         self.depth = cfg.depth
         self.checkpoint_blocks = checkpoint_blocks
+        self.checkpoint_low_precision = checkpoint_low_precision
         if cfg.patch_embed == "conv":
             self.patch_embed = PatchEmbed(patch_size, embed_dim)
         elif cfg.patch_embed.startswith("dinov2"):
@@ -161,6 +166,16 @@ class Aggregator(nn.Module):
             keep_dtype = torch.get_autocast_dtype(device_type)
         outputs: list[Tensor | None] = [None] * self.depth
         tokens = tokens.reshape(B, S, P, C)
+        saving = contextlib.nullcontext()
+        if use_checkpoint and self.checkpoint_low_precision and torch.is_autocast_enabled(device_type):
+            saving = low_precision_layer_inputs(tokens.numel() * 4, torch.get_autocast_dtype(device_type))
+        with saving:
+            self._layers(tokens, frame_rope, global_rope, use_checkpoint, keep, keep_dtype, outputs, on_layer)
+        return outputs, self.patch_start_idx
+
+    def _layers(self, tokens, frame_rope, global_rope, use_checkpoint, keep, keep_dtype, outputs, on_layer) -> None:
+        """The layer loop of `forward`: fills `outputs` [B, S, P, 2C] at the `keep` indices."""
+        C = tokens.shape[-1]
         for i in range(self.depth):
             if use_checkpoint:
                 frame_out, global_out = checkpoint(self._layer, i, tokens, frame_rope, global_rope, use_reentrant=False)
@@ -177,4 +192,3 @@ class Aggregator(nn.Module):
             if on_layer is not None:
                 on_layer(i, global_out)
             tokens = global_out
-        return outputs, self.patch_start_idx

@@ -89,6 +89,8 @@ class VGGTConfig:
     """Whole backbone.
 
     checkpoint_blocks: gradient checkpointing of every aggregator layer (independent of `.training`).
+    checkpoint_low_precision: with checkpoint_blocks, under autocast: the layer inputs the checkpoints
+        keep are stored in the autocast dtype (forward values unchanged; gradients within its rounding).
     checkpoint_heads: gradient checkpointing of the DPT heads, one chunk of frames at a time (their
         full-resolution maps are then recomputed in the backward pass instead of kept).
     frames_chunk_size: frames a DPT head processes at once (None = all).
@@ -111,6 +113,7 @@ class VGGTConfig:
     point_head: DPTConfig = field(default_factory=lambda: DPTConfig(output_dim=4, activation="inv_log"))
     frames_chunk_size: int | None = 8
     checkpoint_blocks: bool = False
+    checkpoint_low_precision: bool = False
     checkpoint_heads: bool = False
     head_autocast: bool = False
 

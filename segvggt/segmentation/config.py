@@ -47,6 +47,9 @@ class ModelConfig:
                          only the modules SegVGGT adds train.
         checkpoint_blocks: gradient checkpointing, when gradients are needed, of every aggregator layer,
             of each query layer's key/value projection and of the query blocks.
+        checkpoint_low_precision: with checkpoint_blocks, under autocast (bf16-mixed): the aggregator layer
+            inputs kept for the backward pass are stored in bf16 (half of the per-layer training memory;
+            the forward pass and the losses are unchanged, the gradients differ at bf16 rounding level).
         checkpoint_heads: gradient checkpointing of the DPT heads (depth, point, semantic), one chunk of
             frames at a time: their full-resolution maps are recomputed in the backward pass.
         head_autocast: run the DPT heads under the enclosing autocast (bf16 convolutions; their final
@@ -70,6 +73,7 @@ class ModelConfig:
     freeze_patch_embed: bool = True
     freeze_backbone: str = "none"
     checkpoint_blocks: bool = False
+    checkpoint_low_precision: bool = False
     checkpoint_heads: bool = False
     head_autocast: bool = False
     frames_chunk_size: int | None = None

@@ -134,3 +134,24 @@ def test_a_frozen_patch_embedding_is_shared_with_the_teacher_not_copied(tiny_con
     copied = make_teacher(learner.vggt)
     assert learner.vggt.aggregator.patch_embed not in copied.shared_modules
     assert copied.aggregator.patch_embed is not learner.vggt.aggregator.patch_embed
+
+
+def test_bf16_checkpoint_inputs_keep_the_losses_and_move_gradients_by_bf16_rounding_only(fixed_batch):
+    """model.checkpoint_low_precision under autocast: the forward pass is the same (losses equal), the
+    backward recomputes each layer from its bf16-stored input (gradients within bf16 rounding)."""
+    cfg, batch = fixed_batch
+    # The heads read layers 1 and 3 only, so the inputs of layers 1 and 3 are plain layer outputs
+    # (a layer the heads keep is stored once, in fp32, for them anyway).
+    backbone = {**cfg.model.backbone, "dpt_common": {**cfg.model.backbone["dpt_common"],
+                                                     "intermediate_layer_idx": [1, 1, 3, 3]}}  # fmt: skip
+    plain, plain_grads = _losses_and_grads(cfg, batch, autocast=True, checkpoint_blocks=True, backbone=backbone)
+    low, low_grads = _losses_and_grads(cfg, batch, autocast=True, checkpoint_blocks=True, backbone=backbone,
+                                       checkpoint_low_precision=True)  # fmt: skip
+    assert low == plain
+    assert low_grads.keys() == plain_grads.keys()
+    moved = 0
+    for name, grad in plain_grads.items():
+        scale = float(grad.abs().max()) + 1e-12
+        assert float((low_grads[name] - grad).abs().max()) <= 0.05 * scale, name
+        moved += not torch.equal(low_grads[name], grad)
+    assert moved > 0  # the aggregator's gradients did come from the bf16 copies
