@@ -88,11 +88,15 @@ def describe_checkpoints(cfg: ExperimentConfig, module: L.LightningModule) -> st
     """One line: expected checkpoint size x count."""
     weights, states = checkpoint_size_bytes(module, cfg.trainer.precision)
     count = 1 + cfg.trainer.keep_checkpoints + (1 if cfg.trainer.val_every_n_steps > 0 else 0)
-    gb = 1e9
     return (
-        f"checkpoints: about {(weights + states) / gb:.2f} GB each (weights {weights / gb:.2f} GB + optimizer "
-        f"states {states / gb:.2f} GB) x at most {count} files (last.ckpt, best.ckpt by val/ap50, "
-        f"{cfg.trainer.keep_checkpoints} periodic) = {count * (weights + states) / gb:.1f} GB"
+        f"checkpoints: about {_size(weights + states)} each (weights {_size(weights)} + optimizer "
+        f"states {_size(states)}) x at most {count} files (last.ckpt, best.ckpt by val/ap50, "
+        f"{cfg.trainer.keep_checkpoints} periodic) = {_size(count * (weights + states))}"
     )
+
+
+def _size(nbytes: float) -> str:
+    """Bytes in GB (decimal) from 1 GB up, else MB."""
+    return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.1f} MB"
 
 

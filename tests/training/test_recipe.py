@@ -56,7 +56,7 @@ def pretrained_file(tmp_path_factory) -> Path:
     return path
 
 
-def test_scannet200_recipe_trains_with_bf16_and_clipping(prepared_scannet200, pretrained_file, tmp_path):
+def test_scannet200_recipe_trains_with_bf16_and_clipping(prepared_scannet200, pretrained_file, tmp_path, capsys):
     tools_on_path()
     import eval as eval_tool
     import train as train_tool
@@ -79,6 +79,14 @@ def test_scannet200_recipe_trains_with_bf16_and_clipping(prepared_scannet200, pr
 
     ckpt = torch.load(run / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 3
+    # The size printed at the start is that of the files (which add a few kB of loop and scheduler state).
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("checkpoints: about"))
+    expected_mb = float(line.split("about ")[1].split(" MB")[0])
+    assert "x at most 3 files" in line and expected_mb * 1e6 <= (run / "last.ckpt").stat().st_size <= expected_mb * 1.2e6
+    # bf16-mixed: the frozen matrices (LoRA's base layers, the frozen patch embedding) are stored in bf16
+    state = ckpt["state_dict"]
+    assert state["model.vggt.aggregator.frame_blocks.0.attn.qkv.base_layer.weight"].dtype == torch.bfloat16
+    assert state["model.vggt.aggregator.frame_blocks.0.mlp.fc1.weight"].dtype == torch.float32  # trainable
     assert ckpt["hyper_parameters"]["config"]["trainer"]["precision"] == "bf16-mixed"
     assert ckpt["optimizer_states"][0]["param_groups"][0]["fused"] is True
     keys = list(ckpt["state_dict"])
