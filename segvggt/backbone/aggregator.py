@@ -169,26 +169,21 @@ class Aggregator(nn.Module):
         saving = contextlib.nullcontext()
         if use_checkpoint and self.checkpoint_low_precision and torch.is_autocast_enabled(device_type):
             saving = low_precision_layer_inputs(tokens.numel() * 4, torch.get_autocast_dtype(device_type))
-        with saving:
-            self._layers(tokens, frame_rope, global_rope, use_checkpoint, keep, keep_dtype, outputs, on_layer)
-        return outputs, self.patch_start_idx
-
-    def _layers(self, tokens, frame_rope, global_rope, use_checkpoint, keep, keep_dtype, outputs, on_layer) -> None:
-        """The layer loop of `forward`: fills `outputs` [B, S, P, 2C] at the `keep` indices."""
-        C = tokens.shape[-1]
-        for i in range(self.depth):
-            if use_checkpoint:
-                frame_out, global_out = checkpoint(self._layer, i, tokens, frame_rope, global_rope, use_reentrant=False)
-            else:
-                frame_out, global_out = self._layer(i, tokens, frame_rope, global_rope)
-            if i in keep:
-                layer = torch.cat([frame_out, global_out], dim=-1)
-                if keep_dtype is None:
-                    # The kept [.., 2C] layer already holds global_out: going on with its view lets
-                    # autograd keep one copy (the next layer's checkpoint input) instead of two.
-                    outputs[i], global_out = layer, layer[..., C:]
+        with saving:  # the loop reassigns `tokens`, so each layer input is freed when no longer needed
+            for i in range(self.depth):
+                if use_checkpoint:
+                    frame_out, global_out = checkpoint(self._layer, i, tokens, frame_rope, global_rope, use_reentrant=False)
                 else:
-                    outputs[i] = layer.to(keep_dtype)
-            if on_layer is not None:
-                on_layer(i, global_out)
-            tokens = global_out
+                    frame_out, global_out = self._layer(i, tokens, frame_rope, global_rope)
+                if i in keep:
+                    layer = torch.cat([frame_out, global_out], dim=-1)
+                    if keep_dtype is None:
+                        # The kept [.., 2C] layer already holds global_out: going on with its view lets
+                        # autograd keep one copy (the next layer's checkpoint input) instead of two.
+                        outputs[i], global_out = layer, layer[..., C:]
+                    else:
+                        outputs[i] = layer.to(keep_dtype)
+                if on_layer is not None:
+                    on_layer(i, global_out)
+                tokens = global_out
+        return outputs, self.patch_start_idx

@@ -23,7 +23,9 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-RECENT_STORAGES = 2  # a layer's output is saved by the next layer's checkpoint and by on_layer's reader
+# A layer's output is saved twice, by on_layer's reader (a view) and then by the next layer's checkpoint;
+# the entry is evicted by the next layer's output, so the cache never keeps an fp32 layer alive longer.
+RECENT_STORAGES = 1
 
 
 @contextmanager
@@ -50,5 +52,10 @@ def low_precision_layer_inputs(layer_bytes: int, dtype: torch.dtype) -> Iterator
         low, size, stride, offset = packed
         return low.float().as_strided(size, stride, offset)
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
-        yield
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+            yield
+    finally:
+        # Autograd keeps the pack hook with every tensor it packed, and with it this cache: empty it,
+        # or it would hold its fp32 storage until the backward pass.
+        recent.clear()
