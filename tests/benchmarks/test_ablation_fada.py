@@ -1,0 +1,81 @@
+"""benchmarks/ablation_fada.py: its overrides are valid config, finished runs are skipped, and the
+table averages seeds and the logged FADA shares as stated (hand-made run folders, no training)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+
+from helpers import REPO, tools_on_path
+
+
+def _driver():
+    spec = importlib.util.spec_from_file_location("ablation_fada", REPO / "benchmarks" / "ablation_fada.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ablation_fada"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_variant_is_a_valid_config():
+    tools_on_path()
+    from _common import experiment_config
+
+    drv = _driver()
+    for variant in drv.VARIANTS.values():
+        cfg, _ = experiment_config("synthetic_fada", variant.overrides())
+        assert (cfg.loss.fada_loss, cfg.loss.fada_in_cost) == (variant.loss, variant.cost)
+        assert cfg.loss.w_fada == variant.weight and cfg.loss.fada_frame_normalization == variant.per_frame
+    cfg, _ = experiment_config("synthetic_fada", [])
+    assert cfg.data.synthetic_frames == 24 and cfg.data.max_frames <= cfg.data.max_images_per_batch
+
+
+def _fake_run(run, metrics, shares_by_step):
+    (run / "logs" / "version_0").mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "wall.json").write_text(json.dumps({"seconds": 120.0}))
+    keys = sorted({k for row in shares_by_step.values() for k in row})
+    lines = [",".join(["step", *keys])]
+    lines += [",".join([str(s), *(str(row.get(k, "")) for k in keys)]) for s, row in sorted(shares_by_step.items())]
+    (run / "logs" / "version_0" / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_table_means_seeds_and_second_half_shares(tmp_path, monkeypatch):
+    drv = _driver()
+    base = {"ap": 0.2, "agnostic_ap50": 0.5, "prompt_miou": 0.4, "global_step": 400}
+    shares = {
+        0: {"train/share/loss_fada": 0.9, "train/share/cost_spread_fada": 0.9, "train/share/cost_magnitude_fada": 0.9},
+        300: {"train/share/loss_fada": 0.01, "train/share/cost_spread_fada": 0.02, "train/share/cost_magnitude_fada": 0.03},
+        400: {"train/share/loss_fada": 0.03, "train/share/cost_spread_fada": 0.04, "train/share/cost_magnitude_fada": 0.05},
+    }
+    _fake_run(drv.run_dir(tmp_path, "loss_cost", 0), {**base, "ap50": 0.30}, shares)
+    _fake_run(drv.run_dir(tmp_path, "loss_cost", 1), {**base, "ap50": 0.40}, shares)
+    table = drv.markdown_table(tmp_path, ["none", "loss_cost"], [0, 1])
+    row = next(line for line in table.splitlines() if line.startswith("| loss_cost ("))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # AP50 mean 35.0, sample sd of (30, 40) = 7.07; shares: mean of steps 300 and 400 (second half), in %
+    assert cells[1:6] == ["0,1", "35.0 ± 7.1", "20.0 ± 0.0", "50.0 ± 0.0", "40.0 ± 0.0"]
+    assert cells[6:] == ["4.00 ± 0.00", "3.00 ± 0.00", "2.00 ± 0.00"]
+    assert "| none (" not in table  # no finished run, no row
+    assert "| loss_cost-s1 | 400 | 2.0 | 40.0 | 20.0 | 50.0 | 40.0 |" in table
+
+    calls = []
+    monkeypatch.setattr(drv.subprocess, "run", lambda *a, **k: calls.append(a))
+    assert drv.run_one("synthetic_fada", tmp_path, drv.VARIANTS["loss_cost"], 0, 400)  # finished: skipped
+    assert calls == []
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_train_command_goes_through_tools_train(tmp_path, resume):
+    drv = _driver()
+    cmd = drv.train_command("synthetic_fada", tmp_path / "r", drv.VARIANTS["loss_cost_sum"], 3, 50, resume)
+    assert cmd[1].endswith("tools/train.py") and cmd[cmd.index("--out") + 1] == str(tmp_path / "r")
+    if resume:
+        assert "--resume" in cmd and "--set" not in cmd
+    else:
+        sets = cmd[cmd.index("--set") + 1 :]
+        assert {"trainer.seed=3", "trainer.max_steps=50", "trainer.threads=1",
+                "loss.fada_frame_normalization=false"} <= set(sets)  # fmt: skip
