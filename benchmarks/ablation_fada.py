@@ -142,6 +142,35 @@ def collect(out: Path, variant: str, seeds: list[int]) -> list[dict]:
     return rows
 
 
+def visible_view_fractions(instances, min_fraction: float = 0.001) -> list[float]:
+    """instances: [F, H, W] instance ids of one scene's F views (0 = none) -> for every object, the
+    fraction of the F views where it covers >= min_fraction of the image (MV-SAM's 0.1 %)."""
+    import numpy as np
+
+    instances = np.asarray(instances)
+    F, pixels = instances.shape[0], instances[0].size
+    flat = instances.reshape(F, -1)
+    return [float(((flat == obj).sum(1) >= min_fraction * pixels).mean()) for obj in np.unique(flat) if obj > 0]
+
+
+def view_coverage(root: Path, split: str = "val") -> str:
+    """One line: in how many of its scenes' views the objects of `split` are seen (the ablation needs
+    objects seen in a few views only, or frame attention has nothing to find)."""
+    import numpy as np
+
+    from segvggt.data.prepared import PreparedScene, read_split
+
+    fractions, views = [], set()
+    for scene_id in read_split(root, split):
+        scene = PreparedScene(root, scene_id)
+        views.add(len(scene))
+        fractions += visible_view_fractions(np.stack([scene.instance(i) for i in range(len(scene))]))
+    f = np.asarray(fractions)
+    return (f"{root} ({split}): {len(f)} objects, {sorted(views)} views per scene; an object is seen in "
+            f"{100 * f.mean():.0f} % of the views on average (median {100 * np.median(f):.0f} %, "
+            f"10-90 % range {100 * np.percentile(f, 10):.0f}-{100 * np.percentile(f, 90):.0f} %)")
+
+
 def _mean_sd(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     values = [v * scale for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
     if not values:
@@ -179,6 +208,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="*", type=int, help="seeds (default: the plan)")
     p.add_argument("--steps", type=int, default=400, help="training steps per run (default 400)")
     p.add_argument("--table", action="store_true", help="print the table of finished runs, train nothing")
+    p.add_argument("--data", type=Path, default=ROOT / "data_cache" / "synthetic_fada",
+                   help="the config's data root, for the view-coverage line (default data_cache/synthetic_fada)")
     return p.parse_args(argv)
 
 
@@ -197,6 +228,8 @@ def main(argv=None) -> int:
     variants = [v for v in VARIANTS if any(v == name for name, _ in plan)]
     seeds = sorted({s for _, s in plan})
     print(markdown_table(args.out, variants, seeds))
+    if (args.data / "splits").is_dir():
+        print("\n" + view_coverage(args.data))
     return 0
 
 

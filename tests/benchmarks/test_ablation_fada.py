@@ -79,3 +79,15 @@ def test_train_command_goes_through_tools_train(tmp_path, resume):
         sets = cmd[cmd.index("--set") + 1 :]
         assert {"trainer.seed=3", "trainer.max_steps=50", "trainer.threads=1",
                 "loss.fada_frame_normalization=false"} <= set(sets)  # fmt: skip
+
+
+def test_visible_view_fractions_by_hand():
+    import numpy as np
+
+    views = np.zeros((4, 10, 100), dtype=np.int64)  # 4 views of 1000 pixels: 0.1 % = 1 pixel
+    views[0, 0, :5] = 3  # object 3 in views 0 and 2
+    views[2, 5, 5] = 3
+    views[:, 9, :] = 7  # object 7 everywhere
+    views[1, 0, 0] = 8  # object 8 covers 1 pixel of view 1 only: exactly 0.1 %, counted
+    assert _driver().visible_view_fractions(views) == [0.5, 1.0, 0.25]
+    assert _driver().visible_view_fractions(views, min_fraction=0.002) == [0.25, 1.0, 0.0]
