@@ -186,8 +186,8 @@ def markdown_table(out: Path, variants: list[str], seeds: list[int]) -> str:
     """The ablation table (mean ± sample sd over the finished seeds, in %) and a per-run table."""
     head = ["variant", "seeds", *(label for _, label in METRICS), *(label for _, label in SHARES)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    per_run = ["| run | steps | wall (min) | " + " | ".join(label for _, label in METRICS) + " |",
-               "|" + "---|" * (3 + len(METRICS))]  # fmt: skip
+    per_run = ["| run | steps | wall (min) | held-out scenes | " + " | ".join(label for _, label in METRICS) + " |",
+               "|" + "---|" * (4 + len(METRICS))]  # fmt: skip
     for name in variants:
         rows = collect(out, name, seeds)
         if not rows:
@@ -198,7 +198,8 @@ def markdown_table(out: Path, variants: list[str], seeds: list[int]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
         for r in rows:
             values = " | ".join(f"{100 * r.get(k, math.nan):.1f}" for k, _ in METRICS)
-            per_run.append(f"| {name}-s{r['seed']} | {r.get('global_step', '-')} | {r['wall_s'] / 60:.1f} | {values} |")
+            steps, scenes = r.get("global_step", "-"), r.get("num_scenes", "-")
+            per_run.append(f"| {name}-s{r['seed']} | {steps} | {r['wall_s'] / 60:.1f} | {scenes} | {values} |")
     return "\n".join(lines) + "\n\n" + "\n".join(per_run)
 
 

@@ -45,7 +45,7 @@ def _fake_run(run, metrics, shares_by_step):
 
 def test_table_means_seeds_and_second_half_shares(tmp_path, monkeypatch):
     drv = _driver()
-    base = {"ap": 0.2, "agnostic_ap50": 0.5, "prompt_miou": 0.4, "global_step": 400}
+    base = {"ap": 0.2, "agnostic_ap50": 0.5, "prompt_miou": 0.4, "global_step": 400, "num_scenes": 48}
     shares = {
         0: {"train/share/loss_fada": 0.9, "train/share/cost_spread_fada": 0.9, "train/share/cost_magnitude_fada": 0.9},
         300: {"train/share/loss_fada": 0.01, "train/share/cost_spread_fada": 0.02, "train/share/cost_magnitude_fada": 0.03},
@@ -60,7 +60,7 @@ def test_table_means_seeds_and_second_half_shares(tmp_path, monkeypatch):
     assert cells[1:6] == ["0,1", "35.0 ± 7.1", "20.0 ± 0.0", "50.0 ± 0.0", "40.0 ± 0.0"]
     assert cells[6:] == ["4.00 ± 0.00", "3.00 ± 0.00", "2.00 ± 0.00"]
     assert "| none (" not in table  # no finished run, no row
-    assert "| loss_cost-s1 | 400 | 2.0 | 40.0 | 20.0 | 50.0 | 40.0 |" in table
+    assert "| loss_cost-s1 | 400 | 2.0 | 48 | 40.0 | 20.0 | 50.0 | 40.0 |" in table
 
     calls = []
     monkeypatch.setattr(drv.subprocess, "run", lambda *a, **k: calls.append(a))
