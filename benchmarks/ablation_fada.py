@@ -130,7 +130,7 @@ def share_means(run: Path, second_half: bool = True) -> dict[str, float]:
     return out
 
 
-def collect(out: Path, variant: str, seeds: list[int]) -> list[dict]:
+def collect(out: Path, variant: str, seeds: list[int], measure_js: bool = True) -> list[dict]:
     """One dict per finished seed: the held-out metrics, the shares, steps and wall seconds."""
     rows = []
     for seed in seeds:
@@ -138,6 +138,8 @@ def collect(out: Path, variant: str, seeds: list[int]) -> list[dict]:
         if not (run / "metrics.json").is_file():
             continue
         row = {"seed": seed, **json.loads((run / "metrics.json").read_text()), **share_means(run)}
+        js = heldout_attention_js(run) if measure_js or (run / "heldout_js.json").is_file() else {}
+        row["heldout_js"], row["uniform_js"] = js.get("js", math.nan), js.get("uniform_js", math.nan)
         wall = run / "wall.json"
         row["wall_s"] = json.loads(wall.read_text())["seconds"] if wall.is_file() else math.nan
         rows.append(row)
@@ -173,6 +175,52 @@ def view_coverage(root: Path, split: str = "val") -> str:
             f"10-90 % range {100 * np.percentile(f, 10):.0f}-{100 * np.percentile(f, 90):.0f} %)")
 
 
+def heldout_attention_js(run: Path, max_scenes: int = 24) -> dict[str, float]:
+    """Does a query attend to the frames where its object is? Mean JS (natural log, in [0, ln 2], NOT
+    divided by S, averaged over the query layers) between the frame attention mass of each matched
+    query and its instance's visibility, over the first `max_scenes` held-out scenes at the
+    evaluation's frames. Matching by class + mask cost only (FADA off), so every variant is measured
+    alike. Returns {"js", "uniform_js" (the same for a query attending to every frame equally: the
+    reference to beat), "pairs", "scenes"}, cached in RUN/heldout_js.json."""
+    import dataclasses
+
+    import torch
+
+    from segvggt.config import experiment_from_dict
+    from segvggt.data.batching import collate_scenes
+    from segvggt.data.dataset import SceneDataset
+    from segvggt.evaluation.run_eval import eval_data_config
+    from segvggt.inference.checkpoints import load_model
+    from segvggt.losses.fada import js_divergence
+    from segvggt.losses.matcher import HungarianMatcher
+
+    cache = run / "heldout_js.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    import yaml
+
+    cfg = experiment_from_dict(yaml.safe_load((run / "config.yaml").read_text()))
+    model = load_model(run / "last.ckpt").model.eval()
+    data_cfg = eval_data_config(cfg)
+    dataset = SceneDataset(data_cfg, data_cfg.val_split, train=False)
+    matcher = HungarianMatcher(dataclasses.replace(cfg.loss, fada_in_cost=False, num_points=0))
+    values, uniform = [], []
+    with torch.no_grad():
+        for index in range(min(len(dataset), max_scenes)):
+            batch = collate_scenes([dataset[dataset.default_key(index)]])
+            out = model(batch.images, return_frame_mass=True, heads=())
+            (q_idx, t_idx), target = matcher(out, batch.targets)[0], batch.targets[0]
+            mass = out["frame_attention_mass"][:, 0, q_idx]  # [L, X, S]
+            vis = target.visibility[t_idx]  # [X, S]
+            values += js_divergence(mass, vis[None]).mean(0).tolist()
+            uniform += js_divergence(torch.full_like(vis, 1.0 / vis.shape[-1]), vis).tolist()
+    n = max(len(values), 1)
+    result = {"js": sum(values) / n, "uniform_js": sum(uniform) / n, "pairs": len(values),
+              "scenes": min(len(dataset), max_scenes)}  # fmt: skip
+    cache.write_text(json.dumps(result))
+    return result
+
+
 def _mean_sd(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     values = [v * scale for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
     if not values:
@@ -182,24 +230,28 @@ def _mean_sd(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def markdown_table(out: Path, variants: list[str], seeds: list[int]) -> str:
+def markdown_table(out: Path, variants: list[str], seeds: list[int], measure_js: bool = True) -> str:
     """The ablation table (mean ± sample sd over the finished seeds, in %) and a per-run table."""
-    head = ["variant", "seeds", *(label for _, label in METRICS), *(label for _, label in SHARES)]
+    head = ["variant", "seeds", *(label for _, label in METRICS), *(label for _, label in SHARES),
+            "held-out JS (uniform)"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    per_run = ["| run | steps | wall (min) | held-out scenes | " + " | ".join(label for _, label in METRICS) + " |",
-               "|" + "---|" * (4 + len(METRICS))]  # fmt: skip
+    per_run = ["| run | steps | wall (min) | held-out scenes | " + " | ".join(label for _, label in METRICS)
+               + " | held-out JS |", "|" + "---|" * (5 + len(METRICS))]  # fmt: skip
     for name in variants:
-        rows = collect(out, name, seeds)
+        rows = collect(out, name, seeds, measure_js)
         if not rows:
             continue
         cells = [f"{name} ({VARIANTS[name].describe()})", ",".join(str(r["seed"]) for r in rows)]
         cells += [_mean_sd([r.get(k, math.nan) for r in rows]) for k, _ in METRICS]
         cells += [_mean_sd([r[k] for r in rows], digits=2) for k, _ in SHARES]
+        js, uniform = _mean_sd([r["heldout_js"] for r in rows], 1.0, 3), _mean_sd([r["uniform_js"] for r in rows], 1.0, 3)
+        cells.append(f"{js} ({uniform})")
         lines.append("| " + " | ".join(cells) + " |")
         for r in rows:
             values = " | ".join(f"{100 * r.get(k, math.nan):.1f}" for k, _ in METRICS)
             steps, scenes = r.get("global_step", "-"), r.get("num_scenes", "-")
-            per_run.append(f"| {name}-s{r['seed']} | {steps} | {r['wall_s'] / 60:.1f} | {scenes} | {values} |")
+            per_run.append(f"| {name}-s{r['seed']} | {steps} | {r['wall_s'] / 60:.1f} | {scenes} | {values} | "
+                           f"{r['heldout_js']:.3f} |")  # fmt: skip
     return "\n".join(lines) + "\n\n" + "\n".join(per_run)
 
 

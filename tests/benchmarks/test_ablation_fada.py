@@ -53,14 +53,16 @@ def test_table_means_seeds_and_second_half_shares(tmp_path, monkeypatch):
     }
     _fake_run(drv.run_dir(tmp_path, "loss_cost", 0), {**base, "ap50": 0.30}, shares)
     _fake_run(drv.run_dir(tmp_path, "loss_cost", 1), {**base, "ap50": 0.40}, shares)
+    for seed, js in ((0, 0.2), (1, 0.3)):  # the held-out attention measurement, as cached by the driver
+        (drv.run_dir(tmp_path, "loss_cost", seed) / "heldout_js.json").write_text(json.dumps({"js": js, "uniform_js": 0.4}))
     table = drv.markdown_table(tmp_path, ["none", "loss_cost"], [0, 1])
     row = next(line for line in table.splitlines() if line.startswith("| loss_cost ("))
     cells = [c.strip() for c in row.strip("|").split("|")]
     # AP50 mean 35.0, sample sd of (30, 40) = 7.07; shares: mean of steps 300 and 400 (second half), in %
     assert cells[1:6] == ["0,1", "35.0 ± 7.1", "20.0 ± 0.0", "50.0 ± 0.0", "40.0 ± 0.0"]
-    assert cells[6:] == ["4.00 ± 0.00", "3.00 ± 0.00", "2.00 ± 0.00"]
+    assert cells[6:] == ["4.00 ± 0.00", "3.00 ± 0.00", "2.00 ± 0.00", "0.250 ± 0.071 (0.400 ± 0.000)"]
     assert "| none (" not in table  # no finished run, no row
-    assert "| loss_cost-s1 | 400 | 2.0 | 48 | 40.0 | 20.0 | 50.0 | 40.0 |" in table
+    assert "| loss_cost-s1 | 400 | 2.0 | 48 | 40.0 | 20.0 | 50.0 | 40.0 | 0.300 |" in table
 
     calls = []
     monkeypatch.setattr(drv.subprocess, "run", lambda *a, **k: calls.append(a))
@@ -91,3 +93,34 @@ def test_visible_view_fractions_by_hand():
     views[1, 0, 0] = 8  # object 8 covers 1 pixel of view 1 only: exactly 0.1 %, counted
     assert _driver().visible_view_fractions(views) == [0.5, 1.0, 0.25]
     assert _driver().visible_view_fractions(views, min_fraction=0.002) == [0.25, 1.0, 0.0]
+
+
+def test_heldout_attention_js_on_a_tiny_checkpoint(tiny_config, tmp_path):
+    """A JS in [0, ln 2] per matched pair over the held-out scenes, the uniform reference beside it,
+    cached: a second call reads the cache (the checkpoint is gone by then)."""
+    import math
+
+    import torch
+    import yaml
+
+    from segvggt.data.dataset import SceneDataset
+    from segvggt.evaluation.run_eval import eval_data_config
+    from segvggt.segmentation.segvggt import SegVGGT
+
+    cfg, data = tiny_config()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    torch.manual_seed(0)
+    state = {f"model.{k}": v for k, v in SegVGGT.from_config(cfg.model).state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"config": data}, "global_step": 0}, run / "last.ckpt")
+    result = _driver().heldout_attention_js(run, max_scenes=2)
+    data_cfg = eval_data_config(cfg)
+    dataset = SceneDataset(data_cfg, data_cfg.val_split, train=False)
+    expected_pairs = sum(
+        min(cfg.model.num_queries, dataset[dataset.default_key(i)].targets.num_instances) for i in range(2)
+    )
+    assert result["scenes"] == 2 and result["pairs"] == expected_pairs > 0
+    assert 0.0 <= result["js"] <= math.log(2) and 0.0 <= result["uniform_js"] <= math.log(2)
+    (run / "last.ckpt").unlink()
+    assert _driver().heldout_attention_js(run, max_scenes=2) == result
