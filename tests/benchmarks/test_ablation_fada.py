@@ -54,13 +54,13 @@ def test_table_means_seeds_and_second_half_shares(tmp_path, monkeypatch):
     _fake_run(drv.run_dir(tmp_path, "loss_cost", 0), {**base, "ap50": 0.30}, shares)
     _fake_run(drv.run_dir(tmp_path, "loss_cost", 1), {**base, "ap50": 0.40}, shares)
     for seed, js in ((0, 0.2), (1, 0.3)):  # the held-out attention measurement, as cached by the driver
-        (drv.run_dir(tmp_path, "loss_cost", seed) / "heldout_js.json").write_text(json.dumps({"js": js, "uniform_js": 0.4}))
+        (drv.run_dir(tmp_path, "loss_cost", seed) / "heldout_js.json").write_text(json.dumps({"js": js, "js_own": 0.1, "uniform_js": 0.4}))
     table = drv.markdown_table(tmp_path, ["none", "loss_cost"], [0, 1])
     row = next(line for line in table.splitlines() if line.startswith("| loss_cost ("))
     cells = [c.strip() for c in row.strip("|").split("|")]
     # AP50 mean 35.0, sample sd of (30, 40) = 7.07; shares: mean of steps 300 and 400 (second half), in %
     assert cells[1:6] == ["0,1", "35.0 ± 7.1", "20.0 ± 0.0", "50.0 ± 0.0", "40.0 ± 0.0"]
-    assert cells[6:] == ["4.00 ± 0.00", "3.00 ± 0.00", "2.00 ± 0.00", "0.250 ± 0.071 (0.400 ± 0.000)"]
+    assert cells[6:] == ["4.00 ± 0.00", "3.00 ± 0.00", "2.00 ± 0.00", "0.250 ± 0.071", "0.100 ± 0.000", "0.400 ± 0.000"]
     assert "| none (" not in table  # no finished run, no row
     assert "| loss_cost-s1 | 400 | 2.0 | 48 | 40.0 | 20.0 | 50.0 | 40.0 | 0.300 |" in table
 
@@ -121,6 +121,6 @@ def test_heldout_attention_js_on_a_tiny_checkpoint(tiny_config, tmp_path):
         min(cfg.model.num_queries, dataset[dataset.default_key(i)].targets.num_instances) for i in range(2)
     )
     assert result["scenes"] == 2 and result["pairs"] == expected_pairs > 0
-    assert 0.0 <= result["js"] <= math.log(2) and 0.0 <= result["uniform_js"] <= math.log(2)
+    assert all(0.0 <= result[k] <= math.log(2) for k in ("js", "js_own", "uniform_js"))
     (run / "last.ckpt").unlink()
     assert _driver().heldout_attention_js(run, max_scenes=2) == result
