@@ -71,8 +71,8 @@ VARIANTS = {
 DEFAULT_PLAN = [
     ("none", 0), ("loss_cost", 0), ("loss", 0), ("loss_cost_w10", 0), ("loss_cost_w100", 0),
     ("loss_cost_sum", 0), ("none", 1), ("loss_cost", 1), ("loss", 1),
-    ("loss_cost_w100", 1), ("loss_cost", 2), ("loss_cost_sum", 1), ("none", 2), ("loss", 2),
-    ("loss_cost_w10", 1),
+    ("loss_cost_w100", 1), ("loss_cost", 2), ("loss_cost_sum", 1), ("none", 2), ("loss_cost_sum", 2),
+    ("loss", 2), ("loss_cost_w10", 1),
 ]  # fmt: skip
 METRICS = (("ap50", "AP50"), ("ap", "AP"), ("agnostic_ap50", "agn. AP50"), ("prompt_miou", "prompt mIoU"))
 SHARES = (
