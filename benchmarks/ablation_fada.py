@@ -61,10 +61,10 @@ VARIANTS = {
     for v in (
         Variant("none", loss=False, cost=False),
         Variant("loss", loss=True, cost=False),
-        Variant("loss_cost", loss=True, cost=True),  # the paper's full model (and our default)
+        Variant("loss_cost", loss=True, cost=True),  # the paper's full model, divided by S (the old default)
         Variant("loss_cost_w10", loss=True, cost=True, weight=10.0),
         Variant("loss_cost_w100", loss=True, cost=True, weight=100.0),
-        Variant("loss_cost_sum", loss=True, cost=True, per_frame=False),
+        Variant("loss_cost_sum", loss=True, cost=True, per_frame=False),  # the default since this ablation
     )
 }
 # What a plain run does, most informative first, so an interrupted ablation still has a table.
