@@ -22,9 +22,9 @@ class LossConfig:
         fada_frame_normalization: divide the frame-summed JS by S (one reading of the paper's
             "normalised by frames"); the cost and the loss always use the same definition. Off by
             default: divided by S the term is at most ln 2 / S, 0.3 % of the loss and 0.1 % of the
-            matching cost's spread over queries at S = 8-12, and leaves the attention unaligned;
-            summed over frames (w_fada = 1) it aligns held-out attention and scored higher AP50 on
-            every seed of the synthetic ablation (docs/fada_ablation.md).
+            matching cost's spread over queries at S = 8-12, and leaves the attention as uniform
+            over frames as it starts; summed over frames (w_fada = 1) it scored a higher AP50 than
+            divided by S on each of 3 seeds of the synthetic ablation (docs/fada_ablation.md).
         num_points: M, mask points per scene for costs and per matched pair for losses (0 = all
             pixels, no sampling); see point_sampling.py (Mask2Former's scheme).
         importance_sampling: loss points by uncertainty (oversample_ratio x M candidates, the
