@@ -94,6 +94,7 @@ class SetCriterion(nn.Module):
         prompt_targets: Sequence[Tensor] | None = None,
         indices: Sequence[tuple[Tensor, Tensor]] | None = None,
         generator: torch.Generator | None = None,
+        cost_shares: list[dict[str, dict[str, float]]] | None = None,
     ) -> dict[str, Tensor]:
         """Unweighted named losses.
 
@@ -107,6 +108,8 @@ class SetCriterion(nn.Module):
                 scene b is row r of the prompt masks (rows R_b.. are padding).
             indices: precomputed matching (else computed here).
             generator: seeds the point sampling.
+            cost_shares: a list to which the matcher appends each scene's cost-term shares
+                (see HungarianMatcher.forward); untouched when `indices` are given.
         Returns:
             dict of scalar tensors, keys as in the module doc.
         """
@@ -117,7 +120,8 @@ class SetCriterion(nn.Module):
         ]
         with torch.autocast(device_type=outputs["pred_logits"].device.type, enabled=False):
             if indices is None:
-                indices = self.matcher(outputs, targets, point_indices=[p.shared() for p in points])
+                shared = [p.shared() for p in points]
+                indices = self.matcher(outputs, targets, point_indices=shared, cost_shares=cost_shares)
             losses = {"loss_class": self.loss_class(outputs["pred_logits"], targets, indices)}
             losses.update(self.loss_masks(outputs, targets, indices, points, generator))
             if prompt_targets is not None:

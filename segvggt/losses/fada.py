@@ -7,9 +7,10 @@ natural log, so it lies in [0, ln 2].
 
 Definition used everywhere (matching cost AND loss, so the two agree):
     FADA(query, instance) = mean over the L query layers of JS(mass_l, visibility) / S
-where JS is summed over the S frames. Dividing by S is the paper's "normalised by frames"; it can
-be switched off (`frame_normalization=False`, i.e. LossConfig.fada_frame_normalization), which keeps
-the term in [0, ln 2] whatever S is.
+where JS is summed over the S frames. Dividing by S (`frame_normalization=True`) is one reading of
+the paper's "normalised by frames"; without it the term stays in [0, ln 2] whatever S is. The
+training default (LossConfig.fada_frame_normalization = False) does not divide: measured in
+docs/fada_ablation.md, divided by S the term is too small to move the matching or the attention.
 """
 
 from __future__ import annotations

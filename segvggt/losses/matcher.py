@@ -21,6 +21,7 @@ from segvggt.losses.fada import fada_cost
 from segvggt.losses.mask_logits import SceneMaskLogits
 from segvggt.losses.mask_losses import batch_dice_cost, batch_sigmoid_bce_cost, flatten_points
 from segvggt.losses.point_sampling import scene_points
+from segvggt.losses.term_shares import cost_term_shares
 from segvggt.types import InstanceTargets
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,43 @@ class HungarianMatcher(nn.Module):
         super().__init__()
         self.cfg = cfg
 
+    def cost_weights(self) -> dict[str, float]:
+        """Term name -> weight of the matching cost (the loss weights, see LossConfig)."""
+        cfg = self.cfg
+        return {"class": cfg.w_class, "bce": cfg.w_bce, "dice": cfg.w_dice, "fada": cfg.w_fada}
+
+    @torch.no_grad()
+    def cost_terms(
+        self,
+        pred_logits: Tensor,
+        point_logits: Tensor,
+        point_targets: Tensor,
+        target: InstanceTargets,
+        frame_attention_mass: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """The unweighted terms of one scene's matching cost, each [Q, N] float32.
+
+        Args:
+            pred_logits: [Q, K+1] class logits.
+            point_logits: [Q, M] mask logits at the scene's cost points.
+            point_targets: [N, M] {0, 1} instance masks at the same points.
+            target: the scene's N instances (labels, visibility).
+            frame_attention_mass: [L, Q, S] or None.
+        Returns:
+            {"class", "bce", "dice"} and "fada" when `fada_in_cost` is on and the mass is given.
+        """
+        cfg = self.cfg
+        q_points, t_points = point_logits.float(), point_targets.float()
+        terms = {
+            "class": -pred_logits.float().softmax(dim=-1)[:, target.labels],
+            "bce": batch_sigmoid_bce_cost(q_points, t_points),
+            "dice": batch_dice_cost(q_points, t_points),
+        }
+        if cfg.fada_in_cost and frame_attention_mass is not None:
+            vis = target.visibility.float()
+            terms["fada"] = fada_cost(frame_attention_mass.float(), vis, cfg.fada_frame_normalization)
+        return terms
+
     @torch.no_grad()
     def point_cost(
         self,
@@ -76,27 +114,11 @@ class HungarianMatcher(nn.Module):
         target: InstanceTargets,
         frame_attention_mass: Tensor | None = None,
     ) -> Tensor:
-        """Matching cost of one scene from mask logits at shared points.
-
-        Args:
-            pred_logits: [Q, K+1] class logits.
-            point_logits: [Q, M] mask logits at the scene's cost points.
-            point_targets: [N, M] {0, 1} instance masks at the same points.
-            target: the scene's N instances (labels, visibility).
-            frame_attention_mass: [L, Q, S] or None.
-        Returns:
-            [Q, N] float32 cost.
-        """
-        cfg = self.cfg
-        prob = pred_logits.float().softmax(dim=-1)
-        cost = -cfg.w_class * prob[:, target.labels]
-        q_points, t_points = point_logits.float(), point_targets.float()
-        cost = cost + cfg.w_bce * batch_sigmoid_bce_cost(q_points, t_points)
-        cost = cost + cfg.w_dice * batch_dice_cost(q_points, t_points)
-        if cfg.fada_in_cost and frame_attention_mass is not None:
-            fada = fada_cost(frame_attention_mass.float(), target.visibility.float(), cfg.fada_frame_normalization)
-            cost = cost + cfg.w_fada * fada
-        return cost
+        """Matching cost of one scene from mask logits at shared points: the weighted sum of
+        `cost_terms` (same arguments) -> [Q, N] float32."""
+        weights = self.cost_weights()
+        terms = self.cost_terms(pred_logits, point_logits, point_targets, target, frame_attention_mass)
+        return sum(weights[k] * v for k, v in terms.items())
 
     @torch.no_grad()
     def scene_cost(
@@ -127,6 +149,7 @@ class HungarianMatcher(nn.Module):
         targets: Sequence[InstanceTargets],
         point_indices: Sequence[Tensor | None] | None = None,
         generator: torch.Generator | None = None,
+        cost_shares: list[dict[str, dict[str, float]]] | None = None,
     ) -> list[tuple[Tensor, Tensor]]:
         """Match queries to instances in every scene.
 
@@ -137,6 +160,8 @@ class HungarianMatcher(nn.Module):
             targets: B InstanceTargets.
             point_indices: per scene [M] shared flat indices (None entries = all pixels); drawn
                 here (scene_points: uniform + per instance) when not given.
+            cost_shares: when a list is given, each scene with instances appends its
+                `cost_term_shares` ({"magnitude" | "spread": {term: share}}), what training logs.
         Returns:
             B pairs (pred_idx [min(Q, N)], tgt_idx [min(Q, N)]) of int64 CPU tensors; empty for N = 0.
         """
@@ -158,7 +183,11 @@ class HungarianMatcher(nn.Module):
                     points = scene_points(target_flat, cfg.num_points, cfg.points_per_instance, generator).shared()
                 q_points = SceneMaskLogits(outputs, "pred", b).at(None, points)
                 t_points = target_flat if points is None else target_flat[:, points]
-                cost = self.point_cost(pred_logits[b], q_points, t_points, target, None if mass is None else mass[:, b])
+                terms = self.cost_terms(pred_logits[b], q_points, t_points, target, None if mass is None else mass[:, b])
+                weights = self.cost_weights()
+                cost = sum(weights[k] * v for k, v in terms.items())
+                if cost_shares is not None:
+                    cost_shares.append(cost_term_shares(terms, weights))
                 if not torch.isfinite(cost).all():
                     logger.warning("scene %d: non-finite matching cost entries replaced by %g", b, _BIG_COST)
                     cost = torch.nan_to_num(cost, nan=_BIG_COST, posinf=_BIG_COST, neginf=-_BIG_COST)

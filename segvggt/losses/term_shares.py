@@ -53,3 +53,24 @@ def loss_term_shares(losses: Mapping[str, Tensor], weights: Mapping[str, float] 
         k: abs(float(weights.get(k, 1.0)) * float(v.detach())) for k, v in losses.items() if k.startswith("loss_")
     }
     return _fractions(values)
+
+
+def term_share_logs(
+    cost_shares: list[Mapping[str, Mapping[str, float]]], losses: Mapping[str, Tensor], loss_weights: Mapping[str, float]
+) -> dict[str, float]:
+    """What training logs each step: flat {name: share} for the logger.
+
+    cost_shares: one `cost_term_shares` result per matched scene, averaged here (no entry when the
+    batch had no instances); losses: the unweighted named losses; loss_weights: LossConfig.loss_weights().
+    Keys: `share/cost_magnitude_<term>`, `share/cost_spread_<term>` (term: class, bce, dice, fada)
+    and `share/<loss key>` (e.g. share/loss_fada).
+    """
+    logs: dict[str, float] = {}
+    for kind in ("magnitude", "spread"):
+        terms = sorted({t for scene in cost_shares for t in scene[kind]})
+        for term in terms:
+            values = [scene[kind].get(term, 0.0) for scene in cost_shares]
+            logs[f"share/cost_{kind}_{term}"] = sum(values) / len(values)
+    for key, share in loss_term_shares(losses, loss_weights).items():
+        logs[f"share/{key}"] = share
+    return logs

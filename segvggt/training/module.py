@@ -11,6 +11,7 @@ from segvggt.config import experiment_from_dict
 from segvggt.evaluation.scene_eval import SceneEvaluator
 from segvggt.hub import resolve_checkpoint
 from segvggt.losses import SetCriterion
+from segvggt.losses.term_shares import term_share_logs
 from segvggt.segmentation.segvggt import SegVGGT
 from segvggt.training.objective import training_losses
 from segvggt.training.optim import build_optimizer, fused_is_compatible
@@ -59,12 +60,16 @@ class SegVGGTModule(L.LightningModule):
 
     def training_step(self, batch: SceneBatch, batch_idx: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.cfg.trainer.seed * 100003 + self.global_step)
+        cost_shares: list = []
         losses = training_losses(
             self.model, batch, self.criterion, self.cfg.loss, self.cfg.prompts,
-            self.cfg.geometry_supervision, teacher=self._teacher, generator=generator,
+            self.cfg.geometry_supervision, teacher=self._teacher, generator=generator, cost_shares=cost_shares,
         )  # fmt: skip
         total = self.criterion.weighted_sum(losses)
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=batch.batch_size)
+        # each term's share of the matching cost and of the weighted loss (losses/term_shares.py)
+        shares = term_share_logs(cost_shares, losses, self.cfg.loss.loss_weights())
+        self.log_dict({f"train/{k}": v for k, v in shares.items()}, batch_size=batch.batch_size)
         self.log("train/loss", total.detach(), prog_bar=True, batch_size=batch.batch_size)
         for group in self.trainer.optimizers[0].param_groups if self._trainer is not None else ():
             self.log(f"lr/{group.get('name', 'group')}", group["lr"], batch_size=batch.batch_size)

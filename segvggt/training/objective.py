@@ -47,12 +47,14 @@ def training_losses(
     geometry_supervision: str,
     teacher: nn.Module | None = None,
     generator: torch.Generator | None = None,
+    cost_shares: list[dict[str, dict[str, float]]] | None = None,
 ) -> dict[str, Tensor]:
     """Unweighted named losses of one batch (weights: `criterion.weighted_sum`).
 
     Args:
         batch: SceneBatch with images [B, S, 3, H, W] and targets at (H/2, W/2).
         geometry_supervision: "gt", "teacher" (needs `teacher`, a frozen VGGT) or "none".
+        cost_shares: optional list that receives each scene's matching-cost term shares.
 
     Only what a loss reads is computed: the point head does not run, and the masks come as mask
     embeddings that the criterion evaluates at its sampled points. The teacher runs first, one scene
@@ -70,7 +72,7 @@ def training_losses(
     else:
         geometry, heads = None, ()
     out = model(batch.images, prompts=prompts, return_frame_mass=need_mass, heads=heads, mask_logits=False)
-    losses = criterion(out, batch.targets, prompt_targets=prompt_targets, generator=generator)
+    losses = criterion(out, batch.targets, prompt_targets=prompt_targets, generator=generator, cost_shares=cost_shares)
     if geometry is not None:
         losses.update(geometry_losses(out, geometry, loss_cfg))
     return losses

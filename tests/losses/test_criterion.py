@@ -48,14 +48,15 @@ def test_loss_class_no_object_weighting_by_hand(targets_from_masks):
     assert abs(float(loss) - (1.0 * l0 + 0.1 * l1) / 1.1) < 1e-6
 
 
-def test_matched_mask_and_fada_losses_by_hand(targets_from_masks):
+@pytest.mark.parametrize("per_frame", [False, True])
+def test_matched_mask_and_fada_losses_by_hand(targets_from_masks, per_frame):
     out = _outputs(Q=3, S=2)
     gt = torch.zeros(2, 2, 4, 4)
     gt[0, 0, :2] = 1
     gt[1, :, :, 3] = 1
     targets = targets_from_masks(gt, [0, 1])
     indices = [(torch.tensor([2, 0]), torch.tensor([0, 1]))]
-    losses = SetCriterion(LossConfig(num_points=0))(out, [targets], indices=indices)
+    losses = SetCriterion(LossConfig(num_points=0, fada_frame_normalization=per_frame))(out, [targets], indices=indices)
     logits = out["pred_masks"][0, [2, 0]].flatten(1)
     t = gt.flatten(1)
     torch.testing.assert_close(losses["loss_bce"], sigmoid_bce_loss(logits, t).sum() / 2)
@@ -63,7 +64,8 @@ def test_matched_mask_and_fada_losses_by_hand(targets_from_masks):
     from segvggt.losses.fada import js_divergence
 
     js = js_divergence(out["frame_attention_mass"][:, 0, [2, 0]], targets.visibility[None])  # [L, 2]
-    torch.testing.assert_close(losses["loss_fada"], (js.mean(0) / 2).sum() / 2)  # / S, / num_masks
+    S = 2 if per_frame else 1  # divided by the S = 2 frames only with fada_frame_normalization
+    torch.testing.assert_close(losses["loss_fada"], (js.mean(0) / S).sum() / 2)  # / num_masks = 2
 
 
 def test_fada_loss_switch_and_missing_mass(targets_from_masks):

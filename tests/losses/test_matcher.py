@@ -110,3 +110,28 @@ def test_mask_shape_mismatch_is_a_clear_error(targets_from_masks):
     out = {"pred_masks": torch.zeros(1, 3, 2, 8, 8), "pred_logits": torch.zeros(1, 3, 2)}
     with pytest.raises(ValueError, match="do not match the predicted"):
         HungarianMatcher(LossConfig())(out, [targets])
+
+
+@pytest.mark.parametrize("in_cost", [True, False])
+def test_matcher_reports_cost_term_shares(targets_from_masks, in_cost):
+    """The cost is the weighted sum of `cost_terms`, and the shares it reports are those of the
+    terms that entered the cost (FADA only when fada_in_cost is on)."""
+    from segvggt.losses.term_shares import cost_term_shares
+
+    gt, order, logits = _planted_scene()
+    targets = targets_from_masks(gt, [0, 1, 0])
+    mass = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5], [0.3, 0.7]])[None]  # [L=1, Q=4, S=2]
+    pred_logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    out = {"pred_masks": logits[None], "pred_logits": pred_logits[None], "frame_attention_mass": mass[:, None]}
+    cfg = LossConfig(num_points=0, w_fada=7.0, fada_in_cost=in_cost)
+    matcher = HungarianMatcher(cfg)
+    flat_q, flat_t = logits.flatten(1), gt.flatten(1)
+    terms = matcher.cost_terms(pred_logits, flat_q, flat_t, targets, mass)
+    assert set(terms) == ({"class", "bce", "dice", "fada"} if in_cost else {"class", "bce", "dice"})
+    weights = {"class": 2.0, "bce": 5.0, "dice": 5.0, "fada": 7.0}
+    expected = sum(weights[k] * v for k, v in terms.items())
+    torch.testing.assert_close(matcher.point_cost(pred_logits, flat_q, flat_t, targets, mass), expected)
+    shares: list = []
+    matcher(out, [targets], cost_shares=shares)
+    assert len(shares) == 1 and shares[0] == cost_term_shares(terms, weights)
+    assert ("fada" in shares[0]["spread"]) == in_cost and sum(shares[0]["magnitude"].values()) == pytest.approx(1.0)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from segvggt.losses.term_shares import cost_term_shares, loss_term_shares
+from segvggt.losses.term_shares import cost_term_shares, loss_term_shares, term_share_logs
 
 
 def test_cost_shares_magnitude_and_spread():
@@ -28,3 +28,20 @@ def test_loss_shares_use_weights_and_only_loss_keys():
     losses = {"loss_dice": torch.tensor(0.5), "loss_fada": torch.tensor(0.02), "matched": torch.tensor(7.0)}
     shares = loss_term_shares(losses, {"loss_dice": 5.0, "loss_fada": 1.0})
     assert shares == {"loss_dice": pytest.approx(2.5 / 2.52), "loss_fada": pytest.approx(0.02 / 2.52)}
+
+
+def test_term_share_logs_average_scenes_and_name_keys():
+    scene_a = {"magnitude": {"dice": 0.9, "fada": 0.1}, "spread": {"dice": 1.0, "fada": 0.0}}
+    scene_b = {"magnitude": {"dice": 0.7, "fada": 0.3}, "spread": {"dice": 0.6, "fada": 0.4}}
+    losses = {"loss_dice": torch.tensor(1.0), "loss_fada": torch.tensor(0.5)}
+    logs = term_share_logs([scene_a, scene_b], losses, {"loss_dice": 3.0, "loss_fada": 2.0})
+    assert logs == {
+        "share/cost_magnitude_dice": pytest.approx(0.8),
+        "share/cost_magnitude_fada": pytest.approx(0.2),
+        "share/cost_spread_dice": pytest.approx(0.8),
+        "share/cost_spread_fada": pytest.approx(0.2),
+        "share/loss_dice": pytest.approx(3.0 / 4.0),
+        "share/loss_fada": pytest.approx(1.0 / 4.0),
+    }
+    # a batch without instances has no matching: only the loss shares are logged
+    assert set(term_share_logs([], losses, {})) == {"share/loss_dice", "share/loss_fada"}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from helpers import REPO, TOOLS, tools_on_path
@@ -48,9 +49,25 @@ def test_train_cli_writes_the_run_folder(tiny_config, tmp_path):
     for key in ("ap", "ap50", "ap25", "prompt_miou"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["global_step"] == 4
+    _check_logged_term_shares(run / "logs/version_0/metrics.csv")
     ckpt = torch.load(run / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 4
     assert ckpt["hyper_parameters"]["config"]["name"] == "tiny"
+
+
+def _check_logged_term_shares(csv_path):
+    """Every logged step has each term's share of the weighted loss (summing to 1) and of the matching
+    cost, FADA included (the tiny config trains with FADA in the loss and the cost)."""
+    import csv
+
+    rows = [r for r in csv.DictReader(csv_path.open()) if r.get("train/loss")]
+    assert rows
+    for row in rows:
+        loss_shares = [float(v) for k, v in row.items() if k.startswith("train/share/loss_")]
+        assert "train/share/loss_fada" in row and sum(loss_shares) == pytest.approx(1.0, abs=1e-5)
+        for kind in ("magnitude", "spread"):
+            cost = [float(v) for k, v in row.items() if k.startswith(f"train/share/cost_{kind}_") and v]
+            assert row[f"train/share/cost_{kind}_fada"] != "" and sum(cost) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_resume_after_sigkill_continues_at_the_right_step(tiny_config, tmp_path):
