@@ -19,7 +19,7 @@ from segvggt.data.classes import benchmark_classes
 from segvggt.data.config import DataConfig
 from segvggt.data.prepared import PreparedScene
 from segvggt.evaluation.config import EvalConfig
-from segvggt.evaluation.geometry_metrics import depth_metrics, pose_metrics
+from segvggt.evaluation.geometry_metrics import depth_metrics, pose_baselines, pose_metrics
 from segvggt.evaluation.lifting import LiftConfig, lift_ground_truth_masks, lift_predictions, select_geometry
 from segvggt.evaluation.metric import InstanceAP
 from segvggt.evaluation.prompt_metrics import multiview_consistency, prompt_metrics, seeded_clicks
@@ -30,7 +30,8 @@ class SceneEvaluator:
     """Accumulates metrics over batches of scenes; `compute()` returns plain floats.
 
     Keys: ap, ap50, ap25 (class-aware, ScanNet protocol on the scene points), agnostic_ap,
-    agnostic_ap50, agnostic_ap25, depth_abs_rel, depth_delta1, pose_auc30, prompt_miou,
+    agnostic_ap50, agnostic_ap25, depth_abs_rel, depth_delta1, pose_auc30 (and the trivial guesses
+    pose_auc30_identity, pose_auc30_constant_translation), prompt_miou,
     prompt_macc, prompt_positive_iou, prompt_success_rate, prompt_successful_iou, prompt_consistency.
     With `oracle=True` the ground-truth 2D masks are lifted instead of predictions (the protocol's
     ceiling) and only the AP keys are filled.
@@ -122,6 +123,8 @@ class SceneEvaluator:
         if batch.num_views > 1:
             pred_cams, _ = pose_encoding_to_extri_intri(out["pose_enc"][b : b + 1].float(), hw)
             self.values["pose_auc30"].append(pose_metrics(pred_cams[0], batch.cam_from_world[b].float())["auc@30"])
+            for name, auc in pose_baselines(batch.cam_from_world[b]).items():  # what a trivial guess scores
+                self.values[f"pose_auc30_{name}"].append(auc)
 
     def _prompts(self, batch: SceneBatch) -> tuple[list[list], list[list[int]]]:
         """Seeded clicks (positive + negative, spread over views) for up to N instances per scene."""
