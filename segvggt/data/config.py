@@ -44,6 +44,8 @@ class DataConfig:
     synthetic_height: int = 84
     synthetic_frames: int = 10
     synthetic_workers: int = 1
+    synthetic_trajectory: str = "orbit"  # "orbit" | "sweep" (segvggt/data/synthetic.py)
+    synthetic_sweep_degrees: tuple[float, float] = (90.0, 150.0)
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_frames <= self.max_frames:

@@ -35,7 +35,10 @@ def ensure_synthetic(cfg: DataConfig, progress: bool = True) -> None:
         return
     from segvggt.data.synthetic import SyntheticSpec, generate
 
-    spec = SyntheticSpec(width=cfg.synthetic_width, height=cfg.synthetic_height, frames=cfg.synthetic_frames)
+    spec = SyntheticSpec(
+        width=cfg.synthetic_width, height=cfg.synthetic_height, frames=cfg.synthetic_frames,
+        trajectory=cfg.synthetic_trajectory, sweep_degrees=tuple(cfg.synthetic_sweep_degrees),
+    )  # fmt: skip
     log.info("generating the synthetic dataset into %s", root)
     generate(
         root, num_train=cfg.synthetic_num_train, num_val=cfg.synthetic_num_val, seed=cfg.seed, spec=spec,
