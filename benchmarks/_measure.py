@@ -31,3 +31,24 @@ def peak_memory(fn: Callable[[], object], device: torch.device) -> int:
         current += event.self_cpu_memory_usage
         peak = max(peak, current)
     return peak
+
+
+def count_ops(fn: Callable[[], object]) -> tuple[int, int]:
+    """(aten operators, of which not views) dispatched during fn(): on a GPU each non-view operator is
+    about one kernel launch, so this counts launches without a GPU."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.total = self.compute = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.total += 1
+            if not func.is_view:
+                self.compute += 1
+            return func(*args, **(kwargs or {}))
+
+    with Counter() as counter:
+        fn()
+    return counter.total, counter.compute

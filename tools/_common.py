@@ -1,11 +1,15 @@
 """Shared by the command-line tools: YAML config files, `--set` overrides, one-line errors.
 
-This is the only place in the project that parses config files.
+This is the only place in the project that parses config files. Every tool ends the same way on bad
+input: one line `error: ...` on stderr naming the thing and what to do, exit status 2 (argparse
+mistakes included), and Ctrl-C prints one line and exits with 130 (`tool_exit_code`).
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
+import math
 import sys
 from pathlib import Path
 
@@ -19,10 +23,15 @@ class ToolError(Exception):
     """A user-facing problem; the tool prints the message and exits with status 2."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """argparse type for `WxH` image sizes, e.g. `640x480` -> (640, 480)."""
-    import argparse
-
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -92,11 +101,25 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return out
 
 
+def check_finite_numbers(data, key: str = "") -> None:
+    """ToolError naming the dotted key of the first NaN / inf number in a parsed config (YAML reads
+    `.nan`, `.inf` and `1e999` as floats; no setting of the project means anything with them)."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            check_finite_numbers(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(data, (list, tuple)):
+        for i, v in enumerate(data):
+            check_finite_numbers(v, f"{key}[{i}]")
+    elif isinstance(data, float) and not math.isfinite(data):
+        raise ToolError(f"config key {key}: {data} is not a finite number; give a finite value")
+
+
 def experiment_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()):
     """(ExperimentConfig, its plain dict) from a config name/path plus overrides."""
     from segvggt.config import ConfigError, experiment_from_dict, experiment_to_dict
 
     data = apply_overrides(load_config_dict(name_or_path), list(overrides))
+    check_finite_numbers(data)
     data.setdefault("name", Path(name_or_path).stem)
     try:
         cfg = experiment_from_dict(data)
@@ -105,18 +128,48 @@ def experiment_config(name_or_path: str, overrides: list[str] | tuple[str, ...] 
     return cfg, experiment_to_dict(cfg)
 
 
-def run_tool(main) -> None:
-    """Run `main()`; clear problems become one line on stderr and exit status 2."""
-    from segvggt.backbone.checkpoint import CheckpointError
-    from segvggt.config_utils import ConfigError
-    from segvggt.data.errors import DataError
+def one_line(text: str) -> str:
+    """A message on one line (YAML and other readers put context on further lines)."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
+
+_USER_ERRORS = (
+    ("segvggt.data.errors", "DataError"),
+    ("segvggt.backbone.checkpoint", "CheckpointError"),
+    ("segvggt.config_utils", "ConfigError"),
+    ("segvggt.inference.errors", "InferenceError"),
+)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exception types whose message is meant for the user. Only modules already imported are asked:
+    an error cannot be of a type whose module never loaded (and a tool that never needed torch should not
+    import it just to print a line)."""
+    found = [getattr(sys.modules[module], name) for module, name in _USER_ERRORS if module in sys.modules]
+    return (ToolError, *found)
+
+
+def tool_exit_code(main, argv: list[str] | None = None, interrupted: str = "interrupted") -> int:
+    """Run `main(argv)` and return the exit status: its own (0 when None), 2 with one `error:` line for a
+    user-facing problem or an unreadable / unwritable file, 130 with one line `interrupted` for Ctrl-C."""
     try:
-        code = main()
-    except (ToolError, DataError, CheckpointError, ConfigError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        return main(argv) or 0
+    except SystemExit as done:  # argparse: --help (0) or a bad command line (2, its one line already printed)
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(code or 0)
+        print(interrupted, file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - only the user-facing kinds are turned into a line
+        if isinstance(err, OSError) and not isinstance(err, _user_errors()):
+            where = f"{err.filename}: " if err.filename else ""
+            print(one_line(f"error: {where}{err.strerror or err}"), file=sys.stderr)
+            return 2
+        if not isinstance(err, _user_errors()):
+            raise
+        print(one_line(f"error: {err}"), file=sys.stderr)
+        return 2
+
+
+def run_tool(main, interrupted: str = "interrupted") -> None:
+    """`sys.exit(tool_exit_code(main))`: the `if __name__ == "__main__"` line of every tool."""
+    sys.exit(tool_exit_code(main, None, interrupted))

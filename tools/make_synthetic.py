@@ -1,6 +1,9 @@
 """Generate the embedded synthetic dataset (ray-cast rooms) in the prepared-scene format.
 
     python tools/make_synthetic.py --out data/synthetic --num-train 200 --num-val 20 --seed 0
+
+OUT must be new, empty or a prepared dataset (scenes already there are kept and reused).
+Bad input: one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -12,13 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from segvggt.data.errors import DataError  # noqa: E402
-from segvggt.data.synthetic import SyntheticSpec, generate  # noqa: E402
-from _common import parse_size  # noqa: E402
+from _common import OneLineParser, ToolError, parse_size, run_tool  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output root (prepared format)")
     parser.add_argument("--num-train", type=int, default=200)
     parser.add_argument("--num-val", type=int, default=20)
@@ -32,23 +33,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.frames < 1 or args.workers < 1 or args.num_train < 0 or args.num_val < 0:
-        print("error: --frames and --workers must be >= 1, scene counts >= 0", file=sys.stderr)
-        return 2
+        raise ToolError("--frames and --workers must be >= 1, scene counts >= 0")
+    from segvggt.data.synthetic import SyntheticSpec, generate
+    from segvggt.validation import check_fillable_folder, looks_prepared
+
+    check_fillable_folder(args.out, "--out", looks_prepared, "a prepared dataset")
     try:
         spec = SyntheticSpec(
             width=args.size[0], height=args.size[1], frames=args.frames, trajectory=args.trajectory,
             sweep_degrees=tuple(args.sweep_degrees),
         )
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise ToolError(str(err)) from err
     try:
         report = generate(
             args.out, num_train=args.num_train, num_val=args.num_val, seed=args.seed, spec=spec, workers=args.workers
         )
-    except (DataError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except ValueError as err:
+        raise ToolError(str(err)) from None
     made = max(report.generated, 1)
     print(
         f"{args.out}: {report.generated} scenes generated, {report.cached} already there, "
@@ -58,4 +60,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_tool(main, "interrupted: run the same command again to continue (finished scenes are kept)")

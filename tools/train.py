@@ -5,20 +5,23 @@
     python tools/train.py --config synthetic --out runs/demo --resume   # continue a killed run
 
 The run folder holds config.yaml (the resolved config), last.ckpt, checkpoints/, logs (CSV and
-TensorBoard), and at the end metrics.json and curves.png.
+TensorBoard), and at the end metrics.json and curves.png. Everything that can be refused (config values,
+pre-trained weights, data root, run folder, the checkpoint to resume) is checked before the run folder
+is created: bad input leaves nothing behind (one line on stderr, exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from _common import ToolError, experiment_config, run_tool
+from _common import OneLineParser, ToolError, experiment_config, run_tool
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="config name in configs/ (e.g. synthetic, scannet200) or a YAML path")
     p.add_argument("--out", help="run folder (default runs/<config>-<time>)")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
@@ -28,11 +31,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def check_inputs(cfg) -> None:
-    """Fail in one line, before building a 1B-parameter model, when a file the run needs is missing."""
-    if cfg.pretrained and not Path(cfg.pretrained).is_file():
+    """Fail in one line, before building a 1B-parameter model, when a file the run needs is missing
+    or the data root cannot be written."""
+    from segvggt.hub import resolve_checkpoint
+    from segvggt.validation import check_creatable
+
+    pretrained = resolve_checkpoint(cfg.pretrained or None)  # hf://org/name/file -> the cached download (segvggt/hub.py)
+    if pretrained is not None and not pretrained.is_file():
         raise ToolError(
             f"pre-trained checkpoint {cfg.pretrained} not found: download the official VGGT-1B model.pt (or "
-            "model.safetensors) there, pass --set pretrained=PATH, or train from scratch with "
+            "model.safetensors) there, pass --set pretrained=PATH or pretrained=hf://facebook/VGGT-1B/model.pt, "
+            "or train from scratch with "
             "--set pretrained=null geometry_supervision=gt"
         )
     if cfg.data.benchmark != "synthetic" and not (Path(cfg.data.root) / "splits").is_dir():
@@ -41,12 +50,63 @@ def check_inputs(cfg) -> None:
             f"no prepared {cfg.data.benchmark} data in {cfg.data.root}: run tools/{tool} --out {cfg.data.root} "
             "first, or point --set data.root=DIR at prepared scenes"
         )
+    if cfg.data.benchmark == "synthetic" and not (Path(cfg.data.root) / "splits").is_dir():
+        check_creatable(cfg.data.root, "data.root (the synthetic scenes are generated there)")
+
+
+def check_run_dir(run_dir: Path, resume: bool, cfg_dict: dict) -> None:
+    """A new run needs a new (or empty) folder that can be written; a resumed one a readable last.ckpt."""
+    from segvggt.validation import check_creatable
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ToolError(f"--out {run_dir} is a file, not a folder; choose a folder for the run")
+    if not resume and run_dir.is_dir() and any(run_dir.iterdir()):
+        if (run_dir / "last.ckpt").exists():
+            raise ToolError(f"{run_dir} already holds a run (last.ckpt); pass --resume to continue it or choose another --out")
+        raise ToolError(f"--out {run_dir} already exists and is not empty; choose a new folder for the run")
+    check_creatable(run_dir, f"--out {run_dir}")
+    last = run_dir / "last.ckpt"
+    if resume and last.exists():
+        check_resume_checkpoint(last, cfg_dict)
+
+
+def check_resume_checkpoint(path: Path, cfg_dict: dict) -> None:
+    """ToolError unless `path` is a Lightning checkpoint of tools/train.py (read with weights_only=True:
+    a pickle holding code is refused and never run; mmap: a 15 GB file is not read into memory)."""
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols on the way to refusing a file
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as err:
+                if "mmap" not in str(err):
+                    raise
+                ckpt = torch.load(str(path), map_location="cpu", weights_only=True)  # an old, non-zip file
+    except Exception as err:  # noqa: BLE001 - any reader failure means the same thing to the user
+        from segvggt.inference.checkpoints import _unreadable
+
+        raise ToolError(f"cannot resume: {_unreadable(path, err)}") from None
+    hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, Mapping) else None
+    config = hparams.get("config") if isinstance(hparams, Mapping) else None
+    if not (isinstance(ckpt, Mapping) and isinstance(ckpt.get("state_dict"), Mapping) and "global_step" in ckpt
+            and isinstance(config, Mapping)):  # fmt: skip
+        raise ToolError(
+            f"cannot resume: {path} is not a checkpoint written by tools/train.py; move it away to start over, or "
+            "choose the --out of the run you want to continue"
+        )
+    if config.get("model") != cfg_dict.get("model"):
+        raise ToolError(
+            f"cannot resume: {path} holds a model built with another model config than {path.parent / 'config.yaml'}; "
+            "resume with the run's own config (do not --set model.* on --resume)"
+        )
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from segvggt.training.run import prepare_run_dir, train
-
     if args.resume:
         if not args.out:
             raise ToolError("--resume needs --out RUN_DIR (the folder of the run to continue)")
@@ -58,6 +118,9 @@ def main(argv=None) -> int:
         cfg, cfg_dict = experiment_config(args.config, args.overrides)
     check_inputs(cfg)
     run_dir = Path(args.out or f"runs/{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    check_run_dir(run_dir, args.resume, cfg_dict)
+    from segvggt.training.run import prepare_run_dir, train  # Lightning: only once the inputs are known good
+
     prepare_run_dir(run_dir, cfg_dict, resume=args.resume)
     metrics = train(cfg, cfg_dict, run_dir, resume=args.resume, final_eval=not args.no_final_eval)
     if metrics:
@@ -67,4 +130,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_tool(main)
+    run_tool(main, "interrupted: continue the run with --resume --out RUN_DIR")

@@ -9,6 +9,8 @@ scene ([B, S*P, C]). Both use 2D RoPE with the same per-view positions (no frame
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -35,6 +37,13 @@ class Aggregator(nn.Module):
 
     Output layer i is `cat([frame_out_i, global_out_i], -1)`: channels [:C] are frame block i's
     output, [C:] global block i's output.
+
+    Memory: the official code keeps all `depth` outputs (24 x [B, S, P, 2C] fp32 for VGGT-1B, ~0.2 GB
+    per 518-px image) although its heads read five of them. `keep_layers` returns only the layers a
+    reader needs (the others are None in the list) and `on_layer(i, global_out)` lets a reader take
+    what it needs from every layer (SegVGGT: its query blocks' keys/values) while the layer is live.
+    With `checkpoint_blocks`, each layer (frame + global block) is one checkpoint, so only its input
+    [B, S, P, C] is stored for the backward pass (not one input per block).
     """
 
     def __init__(
@@ -99,14 +108,28 @@ class Aggregator(nn.Module):
         x = (images - self._resnet_mean) / self._resnet_std
         return self.patch_embed(rearrange(x, "b s c h w -> (b s) c h w"))
 
-    def _run(self, block: Block, x: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
-        if self.checkpoint_blocks and torch.is_grad_enabled():
-            return checkpoint(block, x, rope, use_reentrant=False)
-        return block(x, rope=rope)
+    def _layer(
+        self, i: int, x: Tensor, frame_rope: tuple[Tensor, Tensor], global_rope: tuple[Tensor, Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        """Layer i on tokens x [B, S, P, C] -> (frame block output, global block output), each [B, S, P, C]."""
+        B, S, P, C = x.shape
+        frame_out = self.frame_blocks[i](x.reshape(B * S, P, C), rope=frame_rope).reshape(B, S, P, C)
+        global_out = self.global_blocks[i](frame_out.reshape(B, S * P, C), rope=global_rope).reshape(B, S, P, C)
+        return frame_out, global_out
 
-    def forward(self, images: Tensor) -> tuple[list[Tensor], int]:
+    def forward(
+        self,
+        images: Tensor,
+        keep_layers: Collection[int] | None = None,
+        on_layer: Callable[[int, Tensor], None] | None = None,
+    ) -> tuple[list[Tensor | None], int]:
         """images [B, S, 3, H, W] in [0, 1] (H, W multiples of the patch size)
-        -> (depth tensors [B, S, P, 2C], patch_start_idx)."""
+        -> (depth entries [B, S, P, 2C], patch_start_idx).
+
+        keep_layers: layer indices whose output is returned; the other entries are None (None = all,
+            the official behaviour). Without gradients under autocast they are kept in the autocast dtype.
+        on_layer: called as on_layer(i, global_out [B, S, P, C]) right after layer i.
+        """
         if images.dim() != 5 or images.shape[2] != 3:
             raise ValueError(f"images must be [B, S, 3, H, W], got {tuple(images.shape)}")
         B, S, _, H, W = images.shape
@@ -128,11 +151,30 @@ class Aggregator(nn.Module):
         frame_rope = self.rope.tables(positions, head_dim)
         global_rope = tuple(t.repeat(S, 1) for t in frame_rope)  # same per-view positions for every frame
 
-        outputs = []
+        keep = range(self.depth) if keep_layers is None else set(keep_layers)
+        use_checkpoint = self.checkpoint_blocks and torch.is_grad_enabled()
+        # Inference under autocast keeps the layers in the autocast dtype: their readers normalise them in
+        # fp32 or cast them anyway, and 4 fp32 taps of 100 views are ~3 GB. With gradients they stay fp32.
+        device_type = images.device.type
+        keep_dtype = None
+        if not torch.is_grad_enabled() and device_type in ("cuda", "cpu") and torch.is_autocast_enabled(device_type):
+            keep_dtype = torch.get_autocast_dtype(device_type)
+        outputs: list[Tensor | None] = [None] * self.depth
+        tokens = tokens.reshape(B, S, P, C)
         for i in range(self.depth):
-            tokens = self._run(self.frame_blocks[i], tokens.reshape(B * S, P, C), frame_rope)
-            frame_out = tokens.reshape(B, S, P, C)
-            tokens = self._run(self.global_blocks[i], tokens.reshape(B, S * P, C), global_rope)
-            global_out = tokens.reshape(B, S, P, C)
-            outputs.append(torch.cat([frame_out, global_out], dim=-1))
+            if use_checkpoint:
+                frame_out, global_out = checkpoint(self._layer, i, tokens, frame_rope, global_rope, use_reentrant=False)
+            else:
+                frame_out, global_out = self._layer(i, tokens, frame_rope, global_rope)
+            if i in keep:
+                layer = torch.cat([frame_out, global_out], dim=-1)
+                if keep_dtype is None:
+                    # The kept [.., 2C] layer already holds global_out: going on with its view lets
+                    # autograd keep one copy (the next layer's checkpoint input) instead of two.
+                    outputs[i], global_out = layer, layer[..., C:]
+                else:
+                    outputs[i] = layer.to(keep_dtype)
+            if on_layer is not None:
+                on_layer(i, global_out)
+            tokens = global_out
         return outputs, self.patch_start_idx

@@ -86,9 +86,16 @@ class DPTConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class VGGTConfig:
-    """Whole backbone. `checkpoint_blocks` turns on gradient checkpointing of every transformer
-    block (independent of `.training`); `frames_chunk_size` bounds the frames a DPT head processes
-    at once (None = all)."""
+    """Whole backbone.
+
+    checkpoint_blocks: gradient checkpointing of every aggregator layer (independent of `.training`).
+    checkpoint_heads: gradient checkpointing of the DPT heads, one chunk of frames at a time (their
+        full-resolution maps are then recomputed in the backward pass instead of kept).
+    frames_chunk_size: frames a DPT head processes at once (None = all).
+    head_autocast: let the DPT heads run under an enclosing autocast (bf16 convolutions); their final
+        conv and activations (depth, points, confidences) stay fp32. False = the official behaviour,
+        every head in fp32.
+    """
 
     img_size: int = 518
     patch_size: int = 14
@@ -104,6 +111,8 @@ class VGGTConfig:
     point_head: DPTConfig = field(default_factory=lambda: DPTConfig(output_dim=4, activation="inv_log"))
     frames_chunk_size: int | None = 8
     checkpoint_blocks: bool = False
+    checkpoint_heads: bool = False
+    head_autocast: bool = False
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any], **overrides: Any) -> "VGGTConfig":

@@ -14,10 +14,12 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from segvggt.backbone.camera_head import activate
 from segvggt.backbone.config import DPTConfig
 from segvggt.backbone.dpt_fusion import FeatureFusionBlock, add_pos_embed
+from segvggt.backbone.precision import fp32_region
 
 
 class DPTHead(nn.Module):
@@ -62,16 +64,23 @@ class DPTHead(nn.Module):
         images: Tensor,
         patch_start_idx: int,
         frames_chunk_size: int | None = 8,
+        checkpoint_chunks: bool = False,
     ) -> tuple[Tensor, Tensor] | Tensor:
         """See class docstring. Frames are processed `frames_chunk_size` at a time (None = all);
-        every operation is per frame, so chunking does not change the result."""
+        every operation is per frame, so chunking does not change the result. With
+        `checkpoint_chunks` (and gradients on) each chunk is a gradient checkpoint: its
+        full-resolution maps are recomputed in the backward pass instead of stored."""
         S = images.shape[1]
-        if frames_chunk_size is None or frames_chunk_size >= S:
-            return self._forward_frames(tokens_list, images, patch_start_idx, 0, S)
-        parts = [
-            self._forward_frames(tokens_list, images, patch_start_idx, s, min(s + frames_chunk_size, S))
-            for s in range(0, S, frames_chunk_size)
-        ]
+        step = S if frames_chunk_size is None else min(frames_chunk_size, S)
+        run = self._forward_frames
+        if checkpoint_chunks and torch.is_grad_enabled():
+
+            def run(*args):
+                return checkpoint(self._forward_frames, *args, use_reentrant=False)
+
+        parts = [run(tokens_list, images, patch_start_idx, s, min(s + step, S)) for s in range(0, S, step)]
+        if len(parts) == 1:
+            return parts[0]
         if self.cfg.feature_only:
             return torch.cat(parts, dim=1)
         return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts], dim=1)
@@ -96,10 +105,12 @@ class DPTHead(nn.Module):
             out = add_pos_embed(out, W, H)
         if self.cfg.feature_only:
             return out.reshape(B, S, *out.shape[1:])
-        out = self.scratch.output_conv2(out)
-        fmap = rearrange(out, "(b s) c h w -> b s h w c", b=B, s=S)
-        preds = activate(fmap[..., :-1], self.cfg.activation)
-        conf = self._activate_conf(fmap[..., -1])
+        # The last conv and the activations (exp of depth and confidence) stay fp32 under autocast.
+        with fp32_region(out.device.type):
+            out = self.scratch.output_conv2(out.float())
+            fmap = rearrange(out, "(b s) c h w -> b s h w c", b=B, s=S)
+            preds = activate(fmap[..., :-1], self.cfg.activation)
+            conf = self._activate_conf(fmap[..., -1])
         return preds, conf
 
     def _fuse(self, taps: list[Tensor]) -> Tensor:

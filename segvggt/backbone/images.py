@@ -4,8 +4,9 @@ mode "crop": width -> target (518), height -> round(H * target / W / 14) * 14 (P
 even), bicubic; rows beyond `target` are centre-cropped. mode "pad": the longer side -> target, the
 other -> round(... / 14) * 14, bicubic, then padded with white to target x target (top / left pad =
 floor(pad / 2)). Images of different final sizes are padded (white, centred) to the largest H and W.
-RGBA (and other alpha modes) are composited on white; EXIF orientation is applied first (upstream
-does not, so rotated phone photos differ from the official demo).
+RGBA (and other alpha modes) are composited on white; 16-bit and float images are scaled to [0, 1]
+(see `_to_rgb`); EXIF orientation is applied first (upstream does not, so rotated phone photos differ
+from the official demo). Photos smaller than one patch (MIN_SIDE) on a side are refused.
 
 Each image gets an `ImageRecord` describing the transform so outputs can be mapped back.
 """
@@ -82,7 +83,11 @@ class ImageRecord:
         return out
 
 
+MIN_SIDE = PATCH  # a photo narrower than one patch has less detail than one network token
+
+
 def _open_rgb(path: Path):
+    """The photo at `path` as an 8-bit RGB PIL image, whatever mode Pillow reads it in (see `_to_rgb`)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not path.is_file():
@@ -91,14 +96,56 @@ def _open_rgb(path: Path):
         with Image.open(path) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
+    except Image.DecompressionBombError as err:
+        raise DataError(
+            f"{path}: image is too large to decode safely ({err}); downscale it (e.g. to 4000 pixels on the long side)"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"{path}: cannot decode image ({err}); the file is corrupt or not an image - replace it") from None
-    has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
+    return _to_rgb(img, path)
+
+
+def _to_rgb(img, path: Path):
+    """Any Pillow mode -> 8-bit RGB, with the values a viewer shows (Pillow's own convert("RGB") clips
+    16-bit and float images to white / black).
+
+    - 16-bit grey ("I;16*") is scaled by 1/65535; 32-bit integer grey ("I") must hold 0..65535 (the 16-bit
+      images Pillow reads as "I") and is scaled the same way; float grey ("F") must hold finite values in
+      [0, 1]. Anything else is refused, naming the range found: guessing a scale would be silently wrong.
+    - Alpha ("RGBA", "LA", "PA", "RGBa", "P" with a transparent colour) is composited on white.
+    - "1", "L", "P", "CMYK", "YCbCr", "LAB", "HSV" use Pillow's conversion.
+    """
+    from PIL import Image
+
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        values = np.asarray(img)
+        if img.mode == "F":
+            finite = np.isfinite(values).all()
+            if not finite or values.min() < 0.0 or values.max() > 1.0:
+                found = "NaN or inf" if not finite else f"[{values.min():g}, {values.max():g}]"
+                raise DataError(
+                    f"{path}: float image with values {found}; float photos must lie in [0, 1] - save it as an "
+                    "8-bit or 16-bit PNG / JPEG"
+                )
+            scaled = values.astype(np.float64)
+        else:
+            if values.min() < 0 or values.max() > 65535:
+                raise DataError(
+                    f"{path}: 32-bit integer image with values in [{values.min()}, {values.max()}]; only 0..65535 "
+                    "(16-bit) is understood - save it as an 8-bit or 16-bit PNG"
+                )
+            scaled = values.astype(np.float64) / 65535.0
+        grey = np.round(scaled * 255.0).astype(np.uint8)
+        return Image.fromarray(np.repeat(grey[..., None], 3, axis=-1), "RGB")
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
     if has_alpha:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    return img.convert("RGB")
+    try:
+        return img.convert("RGB")
+    except (ValueError, OSError) as err:
+        raise DataError(f"{path}: image mode {img.mode} cannot be converted to RGB ({err}); save it as an RGB PNG / JPEG") from None
 
 
 def _resized_size(width: int, height: int, mode: str, target: int) -> tuple[int, int]:
@@ -129,6 +176,10 @@ def load_and_preprocess_images(
         path = Path(path)
         img = _open_rgb(path)
         width, height = img.size
+        if width < MIN_SIDE or height < MIN_SIDE:
+            raise DataError(
+                f"{path}: image of {width}x{height} pixels is too small; photos need at least {MIN_SIDE} pixels on each side"
+            )
         new_w, new_h = _resized_size(width, height, mode, target_size)
         if new_w <= 0 or new_h <= 0:
             raise DataError(f"{path}: image of {width}x{height} is too thin to resize to a multiple of {PATCH}")

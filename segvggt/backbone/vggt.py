@@ -6,7 +6,8 @@ Usage:
     out = model(images)                       # images [B, S, 3, H, W] (or [S, 3, H, W]) in [0, 1]
 
 Running the heads on your own aggregated tokens (what SegVGGT does to share one aggregator pass):
-    tokens_list, patch_start_idx = model.aggregator(images)   # depth x [B, S, P, 2C]
+    keep = model.head_layers()                                # the layers the heads read
+    tokens_list, patch_start_idx = model.aggregator(images, keep_layers=keep)  # depth entries [B, S, P, 2C] or None
     out = model.run_heads(tokens_list, images, patch_start_idx)
 
 Output dict (heads that are disabled are absent):
@@ -17,14 +18,17 @@ Output dict (heads that are disabled are absent):
     world_points       [B, S, H, W, 3]  (sign(x) * expm1(|x|))
     world_points_conf  [B, S, H, W]
 
-The heads run with autocast disabled (fp32), as upstream. Gradient checkpointing of every
-aggregator block is a constructor option (`checkpoint_blocks`), independent of `.training`.
+The heads run with autocast disabled (fp32), as upstream, unless `head_autocast` lets the DPT heads
+run under an enclosing autocast (their last conv and activations stay fp32). Gradient checkpointing
+of every aggregator layer (`checkpoint_blocks`) and of the DPT heads per chunk of frames
+(`checkpoint_heads`) are constructor options, independent of `.training`.
 State-dict order matches the checkpoint: aggregator, camera_head, point_head, depth_head.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 from typing import Any
 
 import torch
@@ -34,6 +38,7 @@ from segvggt.backbone.aggregator import Aggregator
 from segvggt.backbone.camera_head import CameraHead
 from segvggt.backbone.config import VGGTConfig
 from segvggt.backbone.dpt_head import DPTHead
+from segvggt.backbone.precision import fp32_region
 
 
 class VGGT(nn.Module):
@@ -65,43 +70,66 @@ class VGGT(nn.Module):
         self.depth_head = DPTHead(cfg.depth_head) if cfg.enable_depth else None
         self.frames_chunk_size = cfg.frames_chunk_size
 
-    def forward(self, images: Tensor) -> dict[str, Any]:
-        """images [B, S, 3, H, W] or [S, 3, H, W] in [0, 1], H and W multiples of 14 -> output dict."""
+    def forward(self, images: Tensor, heads: Collection[str] | None = None) -> dict[str, Any]:
+        """images [B, S, 3, H, W] or [S, 3, H, W] in [0, 1], H and W multiples of 14 -> output dict.
+
+        heads: subset of HEADS to run (None = every enabled head)."""
         if images.dim() == 4:
             images = images.unsqueeze(0)
-        tokens_list, patch_start_idx = self.aggregator(images)
-        return self.run_heads(tokens_list, images, patch_start_idx)
+        tokens_list, patch_start_idx = self.aggregator(images, keep_layers=self.head_layers(heads))
+        return self.run_heads(tokens_list, images, patch_start_idx, heads)
 
-    def run_heads(self, tokens_list: list[Tensor], images: Tensor, patch_start_idx: int) -> dict[str, Any]:
+    def enabled_heads(self, heads: Collection[str] | None = None) -> tuple[str, ...]:
+        """The enabled heads among `heads` (None = all of HEADS), in HEADS order."""
+        unknown = set(heads or ()) - set(HEADS)
+        if unknown:
+            raise ValueError(f"unknown VGGT head(s) {sorted(unknown)}; choose from {HEADS}")
+        return tuple(h for h in HEADS if (heads is None or h in heads) and getattr(self, f"{h}_head") is not None)
+
+    def head_layers(self, heads: Collection[str] | None = None) -> set[int]:
+        """Aggregator layers the (selected) heads read: the last one for the camera head, the DPT taps."""
+        layers: set[int] = set()
+        for name in self.enabled_heads(heads):
+            if name == "camera":
+                layers.add(self.cfg.aggregator.depth - 1)
+            else:
+                layers.update(getattr(self.cfg, f"{name}_head").intermediate_layer_idx)
+        return layers
+
+    def run_heads(
+        self, tokens_list: list[Tensor | None], images: Tensor, patch_start_idx: int,
+        heads: Collection[str] | None = None,
+    ) -> dict[str, Any]:
         """Camera / depth / point heads on aggregated tokens.
 
-        tokens_list: aggregator outputs, depth x [B, S, P, 2C]; images [B, S, 3, H, W] (only the
-        shape is read); patch_start_idx: index of the first patch token in P.
+        tokens_list: aggregator outputs, depth entries [B, S, P, 2C] (None where no head reads the
+        layer); images [B, S, 3, H, W] (only the shape is read); patch_start_idx: index of the first
+        patch token in P; heads: subset of HEADS to run (None = every enabled head).
         """
         predictions: dict[str, Any] = {}
-        with _fp32_region(images.device.type):
-            # Under autocast the residual stream is already fp32; this only matters for half inputs.
-            dtype = next(self.parameters()).dtype
-            tokens_list = [t.to(dtype) for t in tokens_list]
-            if self.camera_head is not None:
-                pose_enc_list = self.camera_head(tokens_list, num_iterations=self.cfg.camera_num_iterations)
+        dense_region = contextlib.nullcontext() if self.cfg.head_autocast else fp32_region(images.device.type)
+        for name in self.enabled_heads(heads):
+            head = getattr(self, f"{name}_head")
+            # Under autocast the residual stream is already fp32; this only matters for half inputs
+            # (or a head kept in another dtype than the aggregator, as in a low-precision teacher).
+            dtype = next(head.parameters()).dtype
+            inputs = [None if t is None else t.to(dtype) for t in tokens_list]
+            if name == "camera":
+                with fp32_region(images.device.type):
+                    pose_enc_list = head(inputs, num_iterations=self.cfg.camera_num_iterations)
                 predictions["pose_enc"] = pose_enc_list[-1]
                 predictions["pose_enc_list"] = pose_enc_list
-            if self.depth_head is not None:
-                depth, depth_conf = self.depth_head(tokens_list, images, patch_start_idx, self.frames_chunk_size)
-                predictions["depth"] = depth
-                predictions["depth_conf"] = depth_conf
-            if self.point_head is not None:
-                points, points_conf = self.point_head(tokens_list, images, patch_start_idx, self.frames_chunk_size)
-                predictions["world_points"] = points
-                predictions["world_points_conf"] = points_conf
+                continue
+            with dense_region:
+                maps, conf = head(
+                    inputs, images, patch_start_idx, self.frames_chunk_size, checkpoint_chunks=self.cfg.checkpoint_heads
+                )
+            key = "depth" if name == "depth" else "world_points"
+            predictions[key], predictions[f"{key}_conf"] = maps, conf
         return predictions
 
 
-def _fp32_region(device_type: str):
-    if device_type in ("cuda", "cpu", "xpu", "mps"):
-        return torch.autocast(device_type=device_type, enabled=False)
-    return contextlib.nullcontext()
+HEADS = ("camera", "depth", "point")
 
 
 def build_vggt(cfg: dict | VGGTConfig | None = None, **options: Any) -> VGGT:

@@ -1,12 +1,18 @@
-"""Camera poses of ScanNet++ captures: COLMAP text models and nerfstudio `transforms.json`.
+"""Camera poses of ScanNet++ captures: COLMAP text models and nerfstudio `transforms*.json`.
 
 COLMAP `images.txt`: per image two lines, `IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME` (world-to-
 camera rotation quaternion, w first, and translation, OpenCV axes) and a POINTS2D line (may be
 empty). `cameras.txt`: `CAMERA_ID MODEL WIDTH HEIGHT PARAMS...`; only the pinhole part of the
-model is used (distortion ignored: ScanNet++ iPhone frames are treated as pinhole, DSLR frames must
-be the undistorted ones). nerfstudio: `transform_matrix` is camera-to-world in OpenGL axes (x right,
-y up, z backward); flipping its y and z columns gives OpenCV. Intrinsics `fl_x fl_y cx cy w h` at
-the top level or per frame.
+model is used (distortion ignored: ScanNet++ iPhone frames are treated as pinhole; DSLR frames take
+the undistorted intrinsics of `transforms_undistorted.json` instead).
+
+nerfstudio: `transform_matrix` is camera-to-world in OpenGL camera axes (x right, y up, z backward)
+*and in another world frame*. The ScanNet++ toolkit (`common/utils/nerfstudio.py`, as older
+nerfstudio's `colmap_to_json`) writes, from COLMAP's OpenCV camera-to-world C:
+`T = P @ C @ diag(1, -1, -1, 1)` with P = rows [1, 0, 2] of the identity and row 2 negated (a
+proper rotation, P = P^-1). So C = P @ T @ diag(1, -1, -1, 1). A file that records nerfstudio's
+own `applied_transform` (newer nerfstudio) is undone with that matrix instead of P.
+Intrinsics `fl_x fl_y cx cy w h` at the top level or per frame.
 """
 
 from __future__ import annotations
@@ -87,13 +93,32 @@ def read_colmap_text(folder: str | Path) -> list[CameraFrame]:
     return sorted(frames, key=lambda f: f.name)
 
 
+# world rows of the toolkit's transforms.json from COLMAP's world: swap x and y, negate z
+SCANNETPP_NERFSTUDIO_WORLD = np.array([[0, 1.0, 0, 0], [1.0, 0, 0, 0], [0, 0, -1.0, 0], [0, 0, 0, 1.0]])
+OPENGL_FROM_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: y and z flip (its own inverse)
+
+
+def _nerfstudio_world(meta: dict, path: Path) -> np.ndarray:
+    """[4, 4] nerfstudio world from COLMAP world: the file's `applied_transform`, else the toolkit's P."""
+    if "applied_transform" not in meta:
+        return SCANNETPP_NERFSTUDIO_WORLD
+    A = np.asarray(meta["applied_transform"], dtype=np.float64)
+    if A.shape == (3, 4):
+        A = np.concatenate([A, [[0, 0, 0, 1.0]]])
+    if A.shape != (4, 4) or not np.all(np.isfinite(A)):
+        raise DataError(f"{path}: applied_transform must be a finite 3x4 or 4x4 matrix")
+    return A
+
+
 def read_nerfstudio(path: str | Path) -> list[CameraFrame]:
-    """nerfstudio `transforms.json` (frames and test_frames; `is_bad` frames dropped) -> frames sorted by name."""
+    """nerfstudio `transforms*.json` (frames and test_frames; `is_bad` frames dropped) -> frames sorted by
+    name, with cam_from_world in COLMAP's world and OpenCV axes (the toolkit's conversion undone)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"missing nerfstudio poses {path}")
     try:
         meta = json.loads(path.read_text())
+        world_inv = np.linalg.inv(_nerfstudio_world(meta, path))
         frames = []
         for fr in meta.get("frames", []) + meta.get("test_frames", []):
             if fr.get("is_bad", False):
@@ -103,10 +128,10 @@ def read_nerfstudio(path: str | Path) -> list[CameraFrame]:
             c2w = np.asarray(fr["transform_matrix"], dtype=np.float64)
             if c2w.shape == (3, 4):
                 c2w = np.concatenate([c2w, [[0, 0, 0, 1.0]]])
-            c2w = c2w @ np.diag([1.0, -1.0, -1.0, 1.0])  # OpenGL camera axes -> OpenCV
+            c2w = world_inv @ c2w @ OPENGL_FROM_OPENCV  # nerfstudio world -> COLMAP world, OpenGL -> OpenCV axes
             E = np.linalg.inv(c2w)[:3] if np.all(np.isfinite(c2w)) else np.full((3, 4), np.nan)
             f = fr["file_path"]
             frames.append(CameraFrame(Path(f).stem, f, E, K, int(get("w")), int(get("h"))))
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, json.JSONDecodeError, np.linalg.LinAlgError) as err:
         raise DataError(f"malformed nerfstudio transforms {path} ({err})") from err
     return sorted(frames, key=lambda f: f.name)

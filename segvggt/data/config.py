@@ -11,8 +11,11 @@ class DataConfig:
 
     Image size: the long edge is `image_size` (a multiple of 14); each training batch draws an
     aspect ratio H/W in `aspect_range` unless `fixed_aspect` is set (synthetic data: its stored
-    aspect). Validation uses `val_aspect` (or `fixed_aspect`) and `val_frames` frames taken every
-    `val_frame_stride` frames from the start of each scene.
+    aspect). Validation uses `val_aspect` (or `fixed_aspect`) and selects frames exactly like
+    tools/eval.py: every `val_frame_stride`-th frame from the start of each scene, at most
+    `val_frames` of them (0 = all), so scenes of different lengths get different S
+    (`sampling.evaluation_frame_count`). `SceneDataModule.for_experiment` takes both from the
+    experiment's `eval` section, so validation during training sees what evaluation sees.
     """
 
     root: str = "data/synthetic"
@@ -35,7 +38,7 @@ class DataConfig:
     num_workers: int = 0
     seed: int = 0
     skip_bad_scenes: bool = False  # True: log and count bad scenes and use another; False: raise DataError
-    val_frames: int = 8
+    val_frames: int = 8  # at most this many frames per validation scene; 0 = every frame at the stride
     val_frame_stride: int = 1
     # synthetic generation, used when benchmark == "synthetic" and root holds no data yet
     synthetic_num_train: int = 200
@@ -57,5 +60,7 @@ class DataConfig:
             raise ValueError(f"aspect_range must satisfy 0 < low <= high, got {self.aspect_range}")
         if not 0.0 <= self.fov_sampling_prob <= 1.0 or not 0.0 <= self.fov_threshold <= 1.0:
             raise ValueError("fov_sampling_prob and fov_threshold must lie in [0, 1]")
-        if self.max_images_per_batch < 1 or self.val_frames < 1 or self.val_frame_stride < 1 or self.max_frame_gap < 1:
-            raise ValueError("max_images_per_batch, val_frames, val_frame_stride and max_frame_gap must be >= 1")
+        if self.max_images_per_batch < 1 or self.val_frame_stride < 1 or self.max_frame_gap < 1:
+            raise ValueError("max_images_per_batch, val_frame_stride and max_frame_gap must be >= 1")
+        if self.val_frames < 0:
+            raise ValueError(f"val_frames must be >= 0 (0 = every frame at the stride), got {self.val_frames}")

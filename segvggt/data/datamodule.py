@@ -6,6 +6,7 @@ Trainer note: the batch sampler already splits scenes across ranks, so build the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -26,6 +27,9 @@ def _seed_worker(worker_id: int) -> None:
     # samples carry their own seeds (SampleKey.seed); this only pins torch/numpy state used elsewhere
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
+    # one thread per worker process: the loaders' small tensor ops otherwise spin OpenMP threads that
+    # compete with each other and with the training process for the same cores
+    torch.set_num_threads(1)
 
 
 def ensure_synthetic(cfg: DataConfig, progress: bool = True) -> None:
@@ -47,13 +51,37 @@ def ensure_synthetic(cfg: DataConfig, progress: bool = True) -> None:
 
 
 class SceneDataModule(L.LightningDataModule):
-    """Train / val dataloaders over `cfg.root` (prepared format) yielding `SceneBatch`es."""
+    """Train / val dataloaders over `cfg.root` (prepared format) yielding `SceneBatch`es.
+
+    Validation picks each scene's frames like tools/eval.py (`SceneDataset.default_key`); build the
+    module with `for_experiment` so the stride and frame cap come from the experiment's `eval` section.
+    """
 
     def __init__(self, cfg: DataConfig):
         super().__init__()
         self.cfg = cfg
         self.train_set: SceneDataset | None = None
         self.val_set: SceneDataset | None = None
+        self._resume_batches = 0
+
+    def state_dict(self) -> dict:
+        """Saved in every checkpoint: how many training batches this rank has consumed."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return {}
+        return {"train_batches_done": int(trainer.global_step) * int(trainer.accumulate_grad_batches)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """On resume: the training batches continue where the checkpoint left them."""
+        self._resume_batches = int(state_dict.get("train_batches_done", 0))
+
+    @classmethod
+    def for_experiment(cls, cfg) -> "SceneDataModule":
+        """The data of an ExperimentConfig, validating with `eval.frame_stride` and `eval.max_frames`
+        (the frames tools/eval.py evaluates) instead of data.val_frame_stride / data.val_frames."""
+        return cls(
+            dataclasses.replace(cfg.data, val_frame_stride=cfg.eval.frame_stride, val_frames=cfg.eval.max_frames)
+        )
 
     def prepare_data(self) -> None:
         if self.cfg.benchmark == "synthetic":
@@ -80,9 +108,15 @@ class SceneDataModule(L.LightningDataModule):
     def _loader(self, dataset: SceneDataset, train: bool) -> DataLoader:
         rank, world_size = self._rank()
         workers = self.cfg.num_workers
+        frames = None if train else [dataset.validation_frames(i) for i in range(len(dataset))]
+        batch_sampler = make_batch_sampler(
+            self.cfg, len(dataset), train=train, rank=rank, world_size=world_size, frames_per_scene=frames
+        )
+        if train and self._resume_batches:
+            batch_sampler.start_at(self._resume_batches)
         return DataLoader(
             dataset,
-            batch_sampler=make_batch_sampler(self.cfg, len(dataset), train=train, rank=rank, world_size=world_size),
+            batch_sampler=batch_sampler,
             collate_fn=collate_scenes,
             num_workers=workers,
             worker_init_fn=_seed_worker if workers > 0 else None,

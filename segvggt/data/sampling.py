@@ -72,6 +72,13 @@ def sample_frame_window(
     return _round(start + step * np.arange(S) + shift)
 
 
+def evaluation_frame_count(num_available: int, stride: int, max_frames: int) -> int:
+    """Frames of one scene at evaluation (and validation): every `stride`-th frame of the whole
+    sequence, at most `max_frames` of them (0 = no cap), at least 1."""
+    frames = max(1, -(-int(num_available) // int(stride)))
+    return min(frames, int(max_frames)) if max_frames > 0 else frames
+
+
 def strided_frames(num_available: int, num_frames: int, stride: int) -> np.ndarray:
     """Deterministic frames [S]: 0, stride, 2 stride, ...; spread evenly over the whole sequence
     when it is too short for the stride, and repeated when it has fewer than S frames."""

@@ -16,7 +16,9 @@ Recipe (docs: /work/shared/benchmarks/PROTOCOL.md (f), OpenMask3D's visibility t
 4. Superpoint vote: a superpoint joins the instance when more than `superpoint_threshold` of all
    its points are in, and then all its points are in (otherwise none is).
 5. Scores: class probability x mean mask probability over the pixels where the mask is on
-   (Mask2Former); predictions are sorted by descending score, the order the submission lists them.
+   (Mask2Former); one prediction per query ("per_query") or the top-k (query, class) pairs
+   ("topk_pairs", Mask3D / OneFormer3D), see `segvggt.evaluation.ranking`. Predictions are sorted
+   by descending score, the order the submission lists them.
 
 Geometry used by the benchmark evaluation: mode "gt" (the default, `EvalConfig.geometry`) lifts
 with the ground-truth cameras and the sensor depth of the prepared scene; the benchmark points
@@ -37,6 +39,7 @@ from torch import Tensor
 
 from segvggt.data.classes import BenchmarkClasses
 from segvggt.evaluation.alignment import align_predicted_cameras
+from segvggt.evaluation.ranking import mask_scores, rank_predictions
 from segvggt.geometry import point_visibility  # re-exported: lifting's step 1
 
 logger = logging.getLogger(__name__)
@@ -51,10 +54,11 @@ class LiftConfig:
     mask_threshold: float = 0.5  # a 2D mask is on where its probability exceeds this
     vote_threshold: float = 0.5  # fraction of visible views that must be on
     superpoint_threshold: float = 0.5  # fraction of a superpoint's points that must be in
-    top_k: int = 100  # predictions kept per scene (after min_score), best first
+    top_k: int = 100  # predictions kept per scene, best first (queries or (query, class) pairs; 0 = Q)
     min_score: float = 0.0
     min_points: int = 1  # lifted masks with fewer points are dropped (the evaluator ignores < 100)
     frames_chunk: int = 8  # views projected at once
+    ranking: str = "per_query"  # "per_query" | "topk_pairs" (segvggt.evaluation.ranking)
 
 
 @dataclass(frozen=True)
@@ -255,7 +259,7 @@ def lift_predictions(
     classes: BenchmarkClasses,
     config: LiftConfig = LiftConfig(),
 ) -> LiftedInstances:
-    """One scene's model output -> 3D instances on the benchmark points.
+    """One scene's model output -> 3D instances on the benchmark points, ranked by `config.ranking`.
 
     Args:
         pred_logits: [Q, K+1] class logits; pred_masks: [Q, S, h, w] mask logits (one scene).
@@ -267,6 +271,29 @@ def lift_predictions(
         LiftedInstances sorted by descending score: at most `top_k` predictions with score >=
         `min_score` and at least `min_points` points.
     """
+    return lift_ranked(
+        pred_logits, pred_masks, cam_from_world, intrinsics, depth, points, superpoints, classes, config,
+        rankings=(config.ranking,),
+    )[config.ranking]  # fmt: skip
+
+
+def lift_ranked(
+    pred_logits: Tensor,
+    pred_masks: Tensor,
+    cam_from_world: Tensor,
+    intrinsics: Tensor,
+    depth: Tensor,
+    points,
+    superpoints,
+    classes: BenchmarkClasses,
+    config: LiftConfig = LiftConfig(),
+    rankings: tuple[str, ...] = ("per_query",),
+) -> dict[str, LiftedInstances]:
+    """`lift_predictions` for several rankings at once: every query that any ranking keeps is lifted
+    once and shared (a mask listed with several labels is the same lifted mask).
+
+    Returns {ranking: LiftedInstances} (arguments as in `lift_predictions`).
+    """
     Q, S = pred_masks.shape[:2]
     if pred_logits.shape != (Q, classes.num_classes + 1):
         raise ValueError(
@@ -277,24 +304,33 @@ def lift_predictions(
         raise ValueError(f"lift_predictions: {S} mask views but {depth.shape[0]} depth maps")
     device = pred_masks.device
     points_t = _as_tensor(points, device, torch.float32)
-    labels, scores = instance_scores(pred_logits, pred_masks)
-    order = torch.argsort(scores, descending=True, stable=True)
-    order = order[scores[order] >= config.min_score][: config.top_k]
-    if order.numel() == 0:
-        return _empty(points_t.shape[0])
+    quality = mask_scores(pred_masks)
+    ranked = {}
+    for ranking in rankings:
+        queries, labels, scores = rank_predictions(pred_logits, quality, ranking, config.top_k)
+        keep = scores >= config.min_score
+        ranked[ranking] = (queries[keep], labels[keep], scores[keep])
+    needed = torch.unique(torch.cat([q for q, _, _ in ranked.values()])) if ranked else torch.zeros(0)
+    if needed.numel() == 0:
+        return {r: _empty(points_t.shape[0]) for r in rankings}
     visible, pixel_index = point_visibility(
         points_t, _as_tensor(cam_from_world, device), _as_tensor(intrinsics, device),
         _as_tensor(depth, device),
         config.depth_tolerance, config.relative_tolerance, config.frames_chunk,
     )  # fmt: skip
     masks, _ = lift_masks(
-        pred_masks[order], visible, pixel_index, superpoints, are_logits=True,
+        pred_masks[needed], visible, pixel_index, superpoints, are_logits=True,
         image_size=tuple(depth.shape[-2:]), mask_threshold=config.mask_threshold,
         vote_threshold=config.vote_threshold, superpoint_threshold=config.superpoint_threshold,
         return_probs=False,
     )  # fmt: skip
-    label_ids = classes.label_of(labels[order].cpu().numpy())
-    return _finish(masks, label_ids, scores[order], order, config.min_points)
+    row_of = torch.full((Q,), -1, dtype=torch.long, device=device)
+    row_of[needed] = torch.arange(needed.numel(), device=device)
+    out = {}
+    for ranking, (queries, labels, scores) in ranked.items():
+        label_ids = classes.label_of(labels.cpu().numpy())
+        out[ranking] = _finish(masks[row_of[queries]], label_ids, scores, queries, config.min_points)
+    return out
 
 
 def lift_ground_truth_masks(

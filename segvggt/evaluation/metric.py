@@ -40,11 +40,16 @@ class InstanceAP(Metric):
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, benchmark: str = "scannet", class_agnostic: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, benchmark: str = "scannet", class_agnostic: bool = False, classes: Any = None, **kwargs: Any
+    ) -> None:
+        """`classes` (a BenchmarkClasses) overrides the evaluated classes of `benchmark`, e.g. the
+        target classes a zero-shot label map reaches (`segvggt.data.label_maps`)."""
         super().__init__(**kwargs)
         from segvggt.data.classes import benchmark_classes
 
-        self.class_ids, self.class_names, self.subsets = evaluation_classes(benchmark_classes(benchmark))
+        classes = classes if classes is not None else benchmark_classes(benchmark)
+        self.class_ids, self.class_names, self.subsets = evaluation_classes(classes)
         self.class_agnostic = class_agnostic
         num_k = 1 if class_agnostic else len(self.class_ids)
         num_t = len(IOU_THRESHOLDS)

@@ -10,7 +10,13 @@ Reading follows the official reader (lines split on single spaces into exactly t
 label `int(float(x))`, confidence `float`, mask paths relative and inside the prediction folder,
 file-line order kept) but refuses what it would silently accept or crash on, naming file and line:
 blank lines (a 0-byte file is a valid empty prediction; a lone newline is a blank line), missing
-mask files, wrong mask lengths, NaN confidences, and a mask file listed twice.
+mask files, wrong mask lengths, NaN / inf confidences, label ids beyond 32 bits (e.g. `1e30`), and a
+mask file listed twice. Prediction files and mask files must really lie inside the prediction folder:
+a symlink leading out of it is refused before it is read, and so is anything that is not a regular
+file (a pipe would block the reader). Error messages quote no file contents beyond a short field of
+the scene's own `<scene>.txt` (a mask, GT or excluded-vertex file is described, never quoted).
+Predictions whose label is not an evaluated class are ignored, as by the official script;
+`evaluate_submission` logs one warning with their count.
 
 Speed: the common files are parsed on their bytes with numpy (GT files of plain digit lines, masks
 of exactly "0\n"/"1\n" lines); anything else goes through the general line parser, so values
@@ -31,7 +37,10 @@ import numpy as np
 
 from segvggt.atomic import atomic_write_bytes
 from segvggt.data.errors import DataError
-from segvggt.evaluation.instance_ap import InstanceAPResult, SceneEval, _as_numpy, evaluate_instances
+from segvggt.validation import check_really_inside
+from segvggt.evaluation.instance_ap import (
+    InstanceAPResult, SceneEval, _as_numpy, evaluate_instances, evaluation_classes,
+)  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +76,8 @@ def rle_decode(rle: Any, where: str = "RLE mask") -> np.ndarray:
     length = rle["length"]
     try:
         runs = np.asarray([int(x) for x in rle["counts"].split()], np.int64)
-    except ValueError as e:
-        raise DataError(f"{where}: RLE counts must be integers ({e})") from None
+    except (ValueError, OverflowError):
+        raise DataError(f"{where}: RLE counts must be integers") from None
     if len(runs) % 2:
         raise DataError(f"{where}: RLE counts must be start/length pairs, got an odd count")
     starts, lengths = runs[0::2] - 1, runs[1::2]
@@ -87,9 +96,10 @@ def _parse_int_lines(text: str, where: str) -> np.ndarray:
             try:
                 value = int(line)
             except ValueError:
-                raise DataError(f"{where}:{n}: expected one integer per line, got {line!r}") from None
+                what = "a blank line" if not line.strip() else "text that is not an integer"
+                raise DataError(f"{where}:{n}: expected one integer per line, got {what}") from None
             if not -(2**63) <= value < 2**63:
-                raise DataError(f"{where}:{n}: {line!r} does not fit in a 64-bit integer") from None
+                raise DataError(f"{where}:{n}: the value does not fit in a 64-bit integer") from None
         raise
 
 
@@ -144,8 +154,8 @@ def read_excluded_vertices(path: str | Path) -> np.ndarray:
         raise DataError(f"excluded-vertex file {path} does not exist")
     try:
         return np.asarray([int(x) for x in path.read_text().split()], np.int64)
-    except ValueError as e:
-        raise DataError(f"{path}: expected whitespace-separated vertex indices ({e})") from None
+    except (ValueError, OverflowError, UnicodeDecodeError):
+        raise DataError(f"{path}: expected whitespace-separated vertex indices (64-bit integers)") from None
 
 
 def _read_mask(path: Path, num_points: int, where: str) -> np.ndarray:
@@ -197,6 +207,11 @@ def _read_mask_into(path: str, out: np.ndarray, scratch: np.ndarray, where: str)
     out[:] = _read_mask(Path(path), num_points, where)
 
 
+def _field(text: str, limit: int = 40) -> str:
+    """A short quoted field of a prediction file for an error message (never a whole line)."""
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+
+
 def read_submission(pred_dir: str | Path, scene_id: str, num_points: int) -> ScenePrediction:
     """Read `<pred_dir>/<scene_id>.txt` and its masks (text 0/1 or RLE JSON, detected per file).
 
@@ -204,6 +219,7 @@ def read_submission(pred_dir: str | Path, scene_id: str, num_points: int) -> Sce
     """
     root = Path(pred_dir)
     txt = root / f"{scene_id}.txt"
+    check_really_inside(txt, root, "prediction folder", f"prediction file {txt}")
     if not txt.is_file():
         raise DataError(f"prediction file {txt} does not exist")
     try:
@@ -222,24 +238,30 @@ def read_submission(pred_dir: str | Path, scene_id: str, num_points: int) -> Sce
         if len(parts) != 3:
             raise DataError(
                 f"{where}: expected '<relative mask path> <label id> <confidence>' separated by "
-                f"single spaces, got {line!r}"
+                f"single spaces, got {'a blank line' if not line.strip() else f'{len(parts)} field(s)'}"
             )
         rel, label_text, conf_text = parts
         if os.path.isabs(rel):
             raise DataError(f"{where}: mask path {rel!r} must be relative to the prediction file")
         mask_path = os.path.abspath(os.path.join(txt_dir, rel))
         if not mask_path.startswith(inside) and mask_path != abs_root:
-            raise DataError(f"{where}: mask path {rel!r} points outside the prediction folder {root}")
+            raise DataError(f"{where}: mask path {_field(rel)} points outside the prediction folder {root}")
+        check_really_inside(mask_path, root, "prediction folder", f"{where}: mask file {_field(rel)}")
         try:
             label = int(float(label_text))
         except (ValueError, OverflowError):
-            raise DataError(f"{where}: label id {label_text!r} is not a number") from None
+            raise DataError(f"{where}: label id {_field(label_text)} is not a number") from None
+        if not -(2**31) <= label < 2**31:
+            raise DataError(f"{where}: label id {_field(label_text)} is out of range; label ids are small whole numbers "
+                            "of the benchmark's label table")  # fmt: skip
         try:
             conf = float(conf_text)
         except ValueError:
-            raise DataError(f"{where}: confidence {conf_text!r} is not a number") from None
+            raise DataError(f"{where}: confidence {_field(conf_text)} is not a number") from None
         if np.isnan(conf):
             raise DataError(f"{where}: confidence is NaN")
+        if np.isinf(conf):
+            raise DataError(f"{where}: confidence is infinite; give a finite score")
         if mask_path in seen:
             raise DataError(f"{where}: mask file {rel!r} is already listed on line {seen[mask_path]}")
         seen[mask_path] = n
@@ -345,6 +367,9 @@ def evaluate_submission(
         classes = benchmark_classes(classes)
     gt_root, pred_root = Path(gt_dir), Path(pred_dir)
     scenes, preds = _scene_files(gt_root, pred_root, missing_as_empty)
+    evaluated = np.asarray(evaluation_classes(classes)[0], np.int64)
+    ignored: dict[str, int] = {}  # scene -> predictions whose label is not an evaluated class
+    examples: set[int] = set()
 
     def scene_stream() -> Iterator[SceneEval]:
         from tqdm import tqdm
@@ -353,6 +378,10 @@ def evaluate_submission(
             gt = read_gt(gt_root / f"{scene}.txt")
             if scene in preds:
                 p = read_submission(pred_root, scene, len(gt))
+                outside = ~np.isin(p.labels, evaluated)
+                if outside.any():
+                    ignored[scene] = int(outside.sum())
+                    examples.update(p.labels[outside][:3].tolist())
             else:
                 p = ScenePrediction(np.zeros((0, len(gt)), bool), np.zeros(0, np.int64), np.zeros(0))
             excluded = None
@@ -363,4 +392,12 @@ def evaluate_submission(
                                     f"outside [0, {len(gt)}) of GT scene {scene}")  # fmt: skip
             yield SceneEval(gt, p.masks, p.labels, p.scores, scene_id=scene, excluded=excluded)
 
-    return evaluate_instances(scene_stream(), classes, class_agnostic=class_agnostic)
+    result = evaluate_instances(scene_stream(), classes, class_agnostic=class_agnostic)
+    if ignored:
+        name = getattr(classes, "name", "the given classes")
+        logger.warning(
+            "%d predicted instance(s) in %d scene(s) have label ids that are not evaluated classes of %s (e.g. %s); "
+            "they are ignored, as by the official script", sum(ignored.values()), len(ignored), name,
+            ", ".join(str(v) for v in sorted(examples)[:3]),
+        )  # fmt: skip
+    return result

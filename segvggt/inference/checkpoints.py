@@ -17,6 +17,8 @@ import copy
 import dataclasses
 import json
 import logging
+import pickle
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,16 +59,65 @@ class LoadedModel:
         return self.kind != "vggt"
 
 
+_MAX_REASON = 160  # characters of a reader's message quoted in ours
+
+
 def _short(err: Exception) -> str:
-    text = str(err).splitlines()[0][:200] if str(err) else ""
+    """`Type: reason` of a reader's error in one line, cut at a word boundary with '...' when long.
+
+    torch.load(weights_only=True) wraps its reason in a paragraph that suggests turning weights_only off;
+    only the reason itself is kept (that advice must never reach a user of a file they did not write).
+    """
+    text = str(err).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "Weights only load failed" in text:
+        reason = [line for line in lines if "WeightsUnpickler error:" in line or "Unsupported" in line]
+        text = reason[-1].split("WeightsUnpickler error:")[-1].strip() if reason else ""
+        if not text and reason:
+            following = lines[lines.index(reason[-1]) + 1 :]
+            text = following[0] if following else ""
+        text = f"not plain weights: {text}" if text else "not plain weights"
+    else:
+        text = lines[0] if lines else ""
+    if len(text) > _MAX_REASON:
+        text = text[:_MAX_REASON].rsplit(" ", 1)[0] + " ..."
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
+def _code_in_pickle(err: Exception) -> str | None:
+    """The Python callable a refused pickle asked for (e.g. 'posix.system'), or None when the file was
+    refused for another reason (not a pickle, truncated). torch.load(weights_only=True) never calls it."""
+    if not (isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in str(err)):
+        return None
+    for line in str(err).splitlines():
+        words = line.split()
+        if "GLOBAL" in words and words.index("GLOBAL") + 1 < len(words):
+            return words[words.index("GLOBAL") + 1]
+    return None
+
+
 def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    code = _code_in_pickle(err)
+    if code is not None:
+        return CheckpointError(
+            f"{path}: refused - the file is a pickle that asks to run Python code ({code}) when loaded; it was not "
+            "loaded and nothing in it was run; give a SegVGGT .ckpt, an exported .safetensors or the official VGGT "
+            "model.pt (or re-save trusted weights as a plain state dict)"
+        )
     return CheckpointError(
         f"{path}: cannot read checkpoint ({_short(err)}); the file is truncated, corrupt or not a torch / "
         "safetensors file - give a SegVGGT .ckpt, an exported .safetensors or the official VGGT model.pt"
     )
+
+
+def check_finite_weights(model: nn.Module, path: Path) -> None:
+    """CheckpointError naming the checkpoint and a tensor when any floating weight is NaN or inf."""
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(
+            f"{path}: {len(bad)} weight tensor(s) hold NaN or inf values (e.g. {bad[0]}); the checkpoint is broken "
+            "(e.g. a diverged training run) - use an earlier or another checkpoint"
+        )
 
 
 def _wrong_kind(path: Path, what: str) -> CheckpointError:
@@ -80,14 +131,21 @@ def load_model(path: str | Path, vggt_config: dict | None = None) -> LoadedModel
     """Detect the kind of `path` and build the model from it (on the CPU). Raises one CheckpointError.
 
     vggt_config: backbone config dict for official VGGT files (None = VGGT-1B, the only released model).
+    `path` may be `hf://org/name[/file]` (downloaded once into the hub cache, see segvggt.hub).
     """
-    path = Path(path)
+    from segvggt.hub import resolve_checkpoint
+
+    path = resolve_checkpoint(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; give the checkpoint file itself (e.g. {path / 'last.ckpt'})")
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     if path.suffix == ".safetensors":
         return _load_safetensors(path, vggt_config)
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on the way to refusing a file
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any reader failure means the same thing to the user
         raise _unreadable(path, err) from None
     if not isinstance(obj, Mapping):
@@ -156,8 +214,12 @@ def _load_lightning(path: Path, ckpt: Mapping[str, Any]) -> LoadedModel:
         raise _wrong_kind(path, "a Lightning checkpoint with no 'model.*' weights")
     data = config.get("data") or {}
     benchmark = str(data.get("benchmark", "synthetic"))
-    image_size = int(data.get("image_size", 112))
+    try:
+        image_size = int(data.get("image_size", 112))
+    except (TypeError, ValueError):
+        raise _wrong_kind(path, f"its config has image_size {data.get('image_size')!r}, not a whole number") from None
     model = _finish(_build_and_fill(_model_config(config["model"], path), state, path))
+    check_finite_weights(model, path)
     logger.info("%s: SegVGGT Lightning checkpoint (benchmark %s, image size %d)", path, benchmark, image_size)
     return LoadedModel(model, "lightning", benchmark, image_size, "crop", str(path))
 
@@ -180,6 +242,7 @@ def _load_safetensors(path: Path, vggt_config: dict | None) -> LoadedModel:
         except (KeyError, ValueError) as err:
             raise _wrong_kind(path, f"exported weights with broken metadata ({_short(err)})") from None
         model = _finish(_build_and_fill(_model_config(model_config, path), state, path))
+        check_finite_weights(model, path)
         return LoadedModel(model, "export", benchmark, image_size, metadata.get("preprocess_mode", "crop"), str(path))
     state = _strip_module(state) if state else state
     if _VGGT_MARKER in state:
@@ -192,6 +255,7 @@ def _load_safetensors(path: Path, vggt_config: dict | None) -> LoadedModel:
 def _load_official(path: Path, state: dict[str, Tensor], vggt_config: dict | None) -> LoadedModel:
     model = build_vggt(vggt_config)
     load_vggt_checkpoint(model, state)  # raises CheckpointError naming the keys that do not fit VGGT-1B
+    check_finite_weights(model, path)
     logger.info("%s: official VGGT weights, geometry only (no instance segmentation)", path)
     return LoadedModel(model.eval().requires_grad_(False), "vggt", None, VGGT_IMAGE_SIZE, "crop", str(path))
 

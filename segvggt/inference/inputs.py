@@ -3,7 +3,11 @@ clicks in original photo pixels -> network pixels.
 
 Rules (documented for users in the README):
 - files whose extension is not an image extension (IMAGE_EXTENSIONS) are ignored with a log message;
-  a file WITH an image extension that cannot be decoded is an error naming it (the loader raises it);
+  a file WITH an image extension that cannot be decoded is an error naming it (the loader raises it),
+  and so is an entry with an image extension that is not a regular file (a broken symlink, a folder,
+  a pipe that would block the reader); a symlink to a photo elsewhere is read like the photo;
+- a prompt needs at least one positive click (negative clicks only say where the object is NOT, so
+  they do not pick an object); `positive` is a bool (or 0 / 1), never a string;
 - a scene needs at least MIN_VIEWS photos (VGGT would run on one, but a scene of one view has no
   multi-view geometry and the model was never trained on it);
 - `max_frames` keeps that many photos evenly spaced over the (sorted) sequence.
@@ -13,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from segvggt.backbone import ImageRecord
@@ -35,7 +41,12 @@ def list_images(folder: str | Path) -> tuple[list[Path], list[Path]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder; pass --images a folder of photos (.jpg, .png, ...)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    for p in entries:
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_file():
+            what = "a broken symbolic link" if p.is_symlink() and not p.exists() else "not a regular file"
+            raise DataError(f"{p}: {what}; remove it from the photo folder or replace it with the photo")
+    files = [p for p in entries if p.is_file()]
     images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
     ignored = [p for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS]
     if ignored:
@@ -83,14 +94,11 @@ def clicks_to_network(clicks: Sequence[Click], records: Sequence[ImageRecord], n
     Raises InferenceError naming the click when the frame does not exist, (x, y) lies outside the photo
     (0 <= x < width, 0 <= y < height) or in the part that preprocessing cropped away.
     """
-    if len(clicks) == 0:
-        raise InferenceError("a prompt needs at least one click (frame, x, y, +/-)")
+    check_clicks(clicks)
     out = []
     for click in clicks:
-        if len(click) != 4:
-            raise InferenceError(f"click {tuple(click)!r}: a click is (frame, x, y, positive)")
         frame, x, y, positive = click
-        if isinstance(frame, bool) or int(frame) != frame or not 0 <= int(frame) < len(records):
+        if not 0 <= int(frame) < len(records):
             raise InferenceError(f"click {tuple(click)!r}: frame {frame} does not exist; frames are 0..{len(records) - 1}")
         record = records[int(frame)]
         h_o, w_o = record.original_hw
@@ -111,6 +119,40 @@ def clicks_to_network(clicks: Sequence[Click], records: Sequence[ImageRecord], n
     return out
 
 
+def _as_finite(value) -> float | None:
+    """float(value) for a finite real number (not a bool, not a string), else None."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_clicks(clicks: Sequence[Click]) -> None:
+    """InferenceError naming the click for a malformed prompt: not (frame, x, y, positive), a frame that is
+    not a whole number, x / y not finite numbers, positive not a bool (or 0 / 1), or no positive click."""
+    if isinstance(clicks, (str, bytes)) or len(clicks) == 0:
+        raise InferenceError("a prompt needs at least one click (frame, x, y, positive)")
+    for click in clicks:
+        if isinstance(click, (str, bytes)) or not hasattr(click, "__len__") or len(click) != 4:
+            raise InferenceError(f"click {click!r}: a click is (frame, x, y, positive)")
+        frame, x, y, positive = click
+        if _as_finite(frame) is None or not float(frame).is_integer():
+            raise InferenceError(f"click {tuple(click)!r}: frame must be a whole number (0-based photo index), got {frame!r}")
+        for name, value in (("x", x), ("y", y)):
+            if _as_finite(value) is None:
+                raise InferenceError(f"click {tuple(click)!r}: {name} must be a finite number of pixels, got {value!r}")
+        if not (isinstance(positive, (bool, np.bool_)) or (isinstance(positive, numbers.Integral) and positive in (0, 1))):
+            raise InferenceError(f"click {tuple(click)!r}: positive must be True or False (or 1 / 0), got {positive!r}")
+    if not any(bool(c[3]) for c in clicks):
+        raise InferenceError(
+            f"prompt {[tuple(c) for c in clicks]!r} has only negative clicks; add at least one positive click on the "
+            "object (negative clicks only mark what is not part of it)"
+        )
+
+
 def parse_click_spec(spec: str) -> list[Click]:
     """'frame,x,y,+' clicks separated by ';' (one prompt) -> [(frame, x, y, positive)]; InferenceError if malformed."""
     clicks = []
@@ -124,7 +166,11 @@ def parse_click_spec(spec: str) -> list[Click]:
             frame, x, y = int(fields[0]), float(fields[1]), float(fields[2])
         except ValueError:
             raise InferenceError(f"--prompt {spec!r}: frame must be an integer and x, y numbers (pixels of the original photo)") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise InferenceError(f"--prompt {spec!r}: x and y must be finite numbers (pixels of the original photo)")
         clicks.append((frame, x, y, fields[3] in ("+", "1", "pos")))
     if not clicks:
         raise InferenceError(f"--prompt {spec!r}: no clicks given")
+    if not any(c[3] for c in clicks):
+        raise InferenceError(f"--prompt {spec!r}: only negative clicks; add at least one positive click 'frame,x,y,+' on the object")
     return clicks

@@ -1,55 +1,137 @@
-"""A rough, monotone estimate of the peak memory of one inference, checked before the backbone runs.
+"""An estimate of the peak memory of one inference (`set_images` + `segment_all`), checked before the
+backbone runs, so that a too-large input gets a clear message with a usable --max-frames, not a crash.
 
-Counted (bytes of the activation dtype unless noted): the aggregator output of every layer that a head
-reads (VGGT keeps all L layers: L x S x P x 2C), the working set of one attention block over all S x P
-tokens (~12 C per token), the DPT heads on one chunk of frames (features x H x W per frame, a few maps),
-the dense outputs (depth, points, confidences: ~8 float32 maps of S x H x W), the instance features
-(S x D x h x w), the mask logits and their post-processing copies (~3 x Q x S x h x w float32) and the
-parameters. Constants are deliberately generous (x 1.25): the goal is a clear message with a usable
---max-frames instead of an out-of-memory crash, not an exact number.
+What lives at once (S views of H x W, P = P' + 5 tokens per view, P' = H W / 14^2 patch tokens, C width,
+a = activation bytes: 2 under bf16 / fp16 autocast, 4 in fp32; the residual stream is fp32 either way):
+- always: the parameters (as stored: bf16 matrices in the Predictor's bf16 mode) and the images (fp32);
+- the aggregator, at its last layer: the layers a head reads, kept until the heads ran (n_taps x S x P x
+  2C x a: under autocast the aggregator keeps them in bf16; 4 layers for VGGT-1B, where the official
+  code keeps all 24 in fp32); per query layer the
+  cross-attention keys/values (L_q x S x P' x 2 Dq x a, what the query blocks and prompts read later);
+  the layer's input, frame and global outputs (3 x S x P x C fp32) and one block's working set over all
+  S P tokens (norm outputs and qk-norm / RoPE copies in fp32, qkv and the MLP hidden in a bytes);
+- the heads: the taps and keys/values still, one chunk of `frames_chunk_size` frames through a DPT head
+  (fusion maps at 8x the patch grid, the upsampled map at full resolution, its fp32 copy for the final
+  conv, the float64 positional tables), the dense outputs (twice while the chunks are concatenated) and
+  the instance features (S x D x H/2 x W/2 x a);
+- post-processing (taps freed): keys/values, instance features and dense outputs; the Predictor's
+  unprojected points, masks and ids; the mask logits of one chunk of frames (never Q x S x h x w, see
+  mask_logits.py); the point cloud gathered for the host (~80 bytes per valid pixel at once).
+The peak is the largest of the three phases, times SAFETY for allocator fragmentation. The phases are
+a model of the code in backbone/ and inference/; `benchmarks/bench_frames_scaling.py` compares the
+estimate with measured peaks (on CPU; `benchmarks/bench_inference_gpu.py` prints both on a GPU).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from segvggt.inference.errors import InferenceError
+from segvggt.inference.postprocess import CHUNK_ELEMENTS
 
 logger = logging.getLogger(__name__)
 
-SAFETY = 1.25
+SAFETY = 1.2
 _GIB = float(1 << 30)
+POINT_CLOUD_BYTES_PER_PIXEL = 80  # gathers, sort order and the host-bound copies of postprocess.point_cloud_to_host
+MASK_CHUNK_BYTES_PER_ELEMENT = 3 * 4  # one chunk of mask logits (postprocess.CHUNK_ELEMENTS), sigmoids and flags
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes of each part (see the module docstring); `peak` includes SAFETY."""
+
+    parameters: int
+    images: int
+    taps: int
+    token_kv: int
+    layer: int
+    heads: int
+    dense_outputs: int
+    instance_features: int
+    post_processing: int
+
+    @property
+    def aggregator_phase(self) -> int:
+        return self.parameters + self.images + self.taps + self.token_kv + self.layer
+
+    @property
+    def heads_phase(self) -> int:
+        return self.parameters + self.images + self.taps + self.token_kv + self.heads + 2 * self.dense_outputs \
+            + self.instance_features  # fmt: skip
+
+    @property
+    def post_phase(self) -> int:
+        return self.parameters + self.images + self.token_kv + self.dense_outputs + self.instance_features \
+            + self.post_processing  # fmt: skip
+
+    @property
+    def peak(self) -> int:
+        return int(SAFETY * max(self.aggregator_phase, self.heads_phase, self.post_phase))
+
+
+def estimate_memory(
+    model: nn.Module, num_frames: int, height: int, width: int, activation_bytes: int = 4
+) -> MemoryEstimate:
+    """The parts of the peak memory of `set_images` + `segment_all` for a VGGT or a SegVGGT."""
+    from segvggt.backbone import VGGT
+
+    vggt = model if isinstance(model, VGGT) else model.vggt
+    cfg = vggt.cfg
+    S, H, W, a = num_frames, height, width, activation_bytes
+    grid = (H // cfg.patch_size) * (W // cfg.patch_size)  # P'
+    tokens = S * (grid + 1 + cfg.aggregator.num_register_tokens)  # S P
+    pixels = S * H * W
+    C = cfg.embed_dim
+    segvggt = not isinstance(model, VGGT)
+    taps = set(vggt.head_layers())
+    if segvggt:
+        taps |= set(model.semantic_head.cfg.intermediate_layer_idx)
+    token_kv = len(model.query_layers) * S * grid * 2 * model.query_dim * a if segvggt else 0
+    # one block over all S P tokens, per token: attention phase (norm fp32, qkv, fp32 qk-norm + RoPE copies)
+    # or MLP phase (norm fp32, hidden and its GELU); plus input, frame and global outputs of the layer.
+    block = max(4 + 3 * a + 16, 4 + 8 * a) * C
+    layer = tokens * (3 * 4 * C + block)
+    head_bytes = a if cfg.head_autocast else 4
+    heads = _dpt_chunk_bytes(cfg, min(S, vggt.frames_chunk_size or S), H, W, head_bytes)
+    dense = 0
+    if cfg.enable_depth:
+        dense += pixels * 2 * 4
+    if cfg.enable_point:
+        dense += pixels * 4 * 4
+    features = 0
+    post = pixels * (12 + 4 + 4 + 4 + 2 + 3 * 4)  # points, depth / confidence copies, ids (and their remaps), masks
+    post += pixels * POINT_CLOUD_BYTES_PER_PIXEL
+    if segvggt:
+        features = S * model.config.mask_dim * (H // 2) * (W // 2) * a
+        mask_elements = model.config.num_queries * S * (H // 2) * (W // 2)
+        post += MASK_CHUNK_BYTES_PER_ELEMENT * min(mask_elements, CHUNK_ELEMENTS)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    return MemoryEstimate(params, pixels * 3 * 4, len(taps) * tokens * 2 * C * a, token_kv, layer, heads, dense,
+                          features, post)  # fmt: skip
+
+
+def _dpt_chunk_bytes(cfg, chunk: int, H: int, W: int, head_bytes: int) -> int:
+    """Working set of one chunk of frames through the largest DPT head (VGGT's depth / point heads), at its
+    peak, the full-resolution stage: per pixel the upsampled F/2-channel map (and its fp32 copy for the
+    final conv under autocast), the 32-channel conv and its ReLU, the F/2-channel map at 8x the patch grid
+    it came from; per call the float64 sin / cos tables of the positional embedding (~10 bytes per pixel
+    and channel). Measured on CPU: 1.06 kB per pixel per frame and 1.2 kB per pixel per call at F = 256, fp32."""
+    F = max(cfg.depth_head.features, cfg.point_head.features)
+    per_pixel = (F // 2) * head_bytes + (0 if head_bytes == 4 else (F // 2) * 4) + 32 * 4 * 2
+    per_pixel += (F // 2) * head_bytes * 64 / cfg.patch_size**2
+    return int(chunk * H * W * per_pixel + H * W * (F // 2) * 10)
 
 
 def estimate_peak_bytes(model: nn.Module, num_frames: int, height: int, width: int, activation_bytes: int = 4) -> int:
     """Estimated peak bytes to encode and post-process `num_frames` images of height x width with `model`
     (a VGGT or a SegVGGT)."""
-    from segvggt.backbone import VGGT
-
-    vggt = model if isinstance(model, VGGT) else model.vggt
-    cfg = vggt.cfg
-    S, H, W = num_frames, height, width
-    P = (H // cfg.patch_size) * (W // cfg.patch_size) + 1 + cfg.aggregator.num_register_tokens
-    C = cfg.embed_dim
-    L = cfg.aggregator.depth
-    chunk = min(S, cfg.frames_chunk_size or S)
-    features = max(cfg.depth_head.features, cfg.point_head.features)
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
-    total = params
-    total += activation_bytes * L * S * P * 2 * C  # every layer's tokens are kept for the heads
-    total += activation_bytes * 12 * S * P * C  # one block's working set (qkv, MLP hidden, residual)
-    total += 4 * 4 * chunk * features * H * W  # DPT fusion maps of one chunk of frames (fp32 heads)
-    total += 4 * 8 * S * H * W  # depth, points and confidences
-    config = getattr(model, "config", None)
-    if config is not None:
-        h, w = H // 2, W // 2
-        total += 4 * S * config.mask_dim * h * w  # instance features
-        total += 4 * 3 * config.num_queries * S * h * w  # mask logits + post-processing copies
-    return int(SAFETY * total)
+    return estimate_memory(model, num_frames, height, width, activation_bytes).peak
 
 
 def available_bytes(device: torch.device) -> int:

@@ -13,7 +13,9 @@ resampled logits (resample.py), so their borders are smooth.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -170,3 +172,54 @@ def pixel_counts(ids: Tensor, num_instances: int) -> Tensor:
     flat = ids.reshape(S, -1).long() + (num_instances + 1) * torch.arange(S, device=ids.device)[:, None]
     counts = torch.bincount(flat.flatten(), minlength=S * (num_instances + 1)).view(S, num_instances + 1)
     return counts[:, 1:].T
+
+
+@dataclass(frozen=True)
+class HostPointCloud:
+    """segment_all's point cloud on the host (numpy), M points = the valid network pixels in raster order.
+
+    points [M, 3] float32, colors [M, 3] uint8, confidence [M] float32, instance_ids [M] int32, views [M]
+    int32; instance_points / instance_confidence: N arrays (views into one buffer) of each instance's rows;
+    pixels_per_view [N, S] int64.
+    """
+
+    points: np.ndarray
+    colors: np.ndarray
+    confidence: np.ndarray
+    instance_ids: np.ndarray
+    views: np.ndarray
+    instance_points: list[np.ndarray]
+    instance_confidence: list[np.ndarray]
+    pixels_per_view: np.ndarray
+
+
+def point_cloud_to_host(
+    points: Tensor, confidence: Tensor, images: Tensor, valid: Tensor, ids: Tensor, num_instances: int
+) -> HostPointCloud:
+    """points [S, H, W, 3], confidence [S, H, W], images [S, 3, H, W] in [0, 1], valid [S, H, W] bool,
+    ids [S, H, W] int32 in [0, N] -> HostPointCloud.
+
+    On the device: one nonzero for the valid pixels, gathers, one stable sort by instance (so each instance's
+    points are one contiguous slice, in raster order); then every array crosses to the host in one batch of
+    asynchronous copies. No loop over instances or points.
+    """
+    from segvggt.inference.result import to_host
+
+    S, H, W = valid.shape
+    N = num_instances
+    index = valid.flatten().nonzero().squeeze(1)  # [M]
+    flat_points = points.reshape(-1, 3).index_select(0, index).float()
+    flat_conf = confidence.flatten().index_select(0, index).float()
+    flat_ids = ids.flatten().index_select(0, index).to(torch.int32)
+    rgb = images.permute(0, 2, 3, 1).reshape(-1, 3).index_select(0, index)
+    colors = (rgb * 255).round().clamp(0, 255).to(torch.uint8)
+    views = torch.div(index, H * W, rounding_mode="floor").to(torch.int32)
+    counts = torch.bincount(flat_ids.long(), minlength=N + 1)  # [N+1], background first
+    order = torch.argsort(flat_ids, stable=True)
+    order = order[int(counts[0]) :]  # the instances' points, instance by instance
+    host = to_host([flat_points, colors, flat_conf, flat_ids, views, flat_points[order], flat_conf[order], counts,
+                    pixel_counts(ids, N)])  # fmt: skip
+    p, c, conf, i, v, inst_points, inst_conf, counts_np, pixels = host
+    bounds = np.cumsum(counts_np[1:])[:-1]
+    return HostPointCloud(p, c, conf, i, v, np.split(inst_points, bounds) if N else [],
+                          np.split(inst_conf, bounds) if N else [], pixels)  # fmt: skip

@@ -8,7 +8,10 @@
 Shapes: S views, H, W network pixels, h, w = H/2, W/2, N instances, M points.
 Clicks are (frame, x, y, positive) in pixels of the ORIGINAL photo (x right, y down); they are mapped to
 network pixels through each photo's `ImageRecord`. `segment` reuses the cached encoding: only the query
-blocks and heads run, never the backbone.
+blocks and heads run, never the backbone; the object queries run once per encoding (their cache is
+made at the first segment_all or click) and a click then runs only its prompt queries, replayed as a
+CUDA graph on GPUs. On a GPU the weights are bf16 where the numerics allow (precision.py); see
+docs/inference_scale.md.
 """
 
 from __future__ import annotations
@@ -28,11 +31,15 @@ from segvggt.data.classes import benchmark_classes
 from segvggt.data.errors import DataError
 from segvggt.inference import postprocess as pp
 from segvggt.inference.checkpoints import LoadedModel, load_model
+from segvggt.inference.click_graph import ClickDecoder
 from segvggt.inference.errors import InferenceError
 from segvggt.inference.inputs import Click, check_view_count, clicks_to_network, output_names
+from segvggt.inference.mask_logits import MaskLogits
 from segvggt.inference.memory import check_memory
-from segvggt.inference.resample import content_mask
-from segvggt.inference.result import Instance, PromptResult, SceneResult, ViewMaps, to_numpy
+from segvggt.inference.precision import prepare_bf16, resolve_precision
+from segvggt.inference.resample import content_masks
+from segvggt.inference.result import Instance, PromptResult, SceneResult, ViewMaps, to_host, to_numpy
+from segvggt.segmentation.prompts import parse_prompts
 
 logger = logging.getLogger(__name__)
 
@@ -56,16 +63,51 @@ class _Scene:
     points: Tensor  # [S, H, W, 3]
     valid: Tensor  # [S, H, W] bool: shows the photo and has a finite, positive depth
     content: Tensor  # [S, H, W] bool: shows the photo
-    decoded: dict | None = None  # cached prompt-free decode
+    cache: object | None = None  # segmentation.query_cache.ObjectQueryCache, made at the first answer
+    clicks: ClickDecoder | None = None  # answers clicks on this encoding (a CUDA graph on GPUs)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None -> cuda when available, else cpu; InferenceError for a device this machine does not have."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InferenceError(f"device {device} requested but CUDA is not available on this machine; use --device cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InferenceError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InferenceError(f"device {device} requested but CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InferenceError(f"device {device}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 .. "
+                                 f"cuda:{torch.cuda.device_count() - 1}")  # fmt: skip
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InferenceError(f"device {device} requested but MPS is not available on this machine; use --device cpu")
+    elif device.type != "cpu":
+        raise InferenceError(f"device {device}: only cpu, cuda and mps are supported")
     return device
+
+
+def _check_image_tensor(images: Tensor) -> None:
+    """The network input contract of `Predictor.preprocess`: float RGB in [0, 1], no NaN / inf."""
+    if not torch.is_floating_point(images):
+        raise InferenceError(f"image tensor has dtype {images.dtype}; give floats in [0, 1] (uint8 photos: x.float() / 255)")
+    if not bool(torch.isfinite(images).all()):
+        raise InferenceError("image tensor holds NaN or inf values; give finite floats in [0, 1]")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < 0.0 or hi > 1.0:
+        raise InferenceError(f"image tensor values lie in [{lo:g}, {hi:g}]; give RGB in [0, 1] (0-255 images: divide by 255)")
+
+
+def _check_finite_output(outputs: dict, keys: Sequence[str], source: str) -> None:
+    """InferenceError naming the checkpoint when the network produced NaN / inf (broken or diverged weights)."""
+    bad = [k for k in keys if k in outputs and not bool(torch.isfinite(outputs[k]).all())]
+    if bad:
+        raise InferenceError(
+            f"{source}: the network output holds NaN or inf values ({', '.join(bad)}); the checkpoint's weights are "
+            "broken (e.g. a diverged training run) - use an earlier or another checkpoint"
+        )
 
 
 def _check_threshold(name: str, value: float, open_interval: bool) -> None:
@@ -77,13 +119,22 @@ def _check_threshold(name: str, value: float, open_interval: bool) -> None:
 class Predictor:
     """Encode once, prompt many. See the module docstring."""
 
-    def __init__(self, loaded: LoadedModel, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedModel, device: str | torch.device | None = None, precision: str = "auto",
+        click_graphs: bool = True,
+    ) -> None:
+        """precision: "auto" (bf16 weights and autocast on CUDA GPUs with bf16, fp16 autocast on older GPUs,
+        fp32 elsewhere), "bf16" or "fp32"; see precision.py. The model is moved, frozen (requires_grad off) and in
+        bf16 mode cast, in place.
+        click_graphs: answer clicks by replaying CUDA graphs (CUDA only; see click_graph.py)."""
         self.device = resolve_device(device)
         self.loaded = loaded
-        self.model = loaded.model.to(self.device).eval()
+        self.autocast_dtype = resolve_precision(precision, self.device)
+        self.model = loaded.model.to(self.device).eval().requires_grad_(False)
+        if self.autocast_dtype == torch.bfloat16:
+            prepare_bf16(self.model)
+        self.click_graphs = click_graphs
         self.classes = benchmark_classes(loaded.benchmark) if loaded.benchmark else None
-        use_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-        self.autocast_dtype = torch.bfloat16 if use_bf16 else (torch.float16 if self.device.type == "cuda" else None)
         self._scene: _Scene | None = None
 
     @classmethod
@@ -93,6 +144,20 @@ class Predictor:
         """A SegVGGT Lightning .ckpt, weights from `export_weights` (.safetensors) or an official VGGT file
         (built as VGGT-1B unless `vggt_config` gives another backbone config)."""
         return cls(load_model(path, vggt_config), device)
+
+    @classmethod
+    def from_pretrained(
+        cls, repo_id: str, filename: str | None = None, device: str | torch.device | None = None,
+        revision: str | None = None, vggt_config: dict | None = None,
+    ) -> "Predictor":
+        """Weights from the Hugging Face Hub, e.g. "org/name" (its model.safetensors, else model.pt) or
+        ("facebook/VGGT-1B", "model.pt"); cached by huggingface_hub, HF_HUB_OFFLINE honoured (see segvggt.hub)."""
+        from segvggt.hub import hub_download, is_hub_spec, parse_hub_spec
+
+        if is_hub_spec(repo_id):
+            repo_id, filename_in_spec, revision_in_spec = parse_hub_spec(repo_id)
+            filename, revision = filename or filename_in_spec, revision or revision_in_spec
+        return cls.from_checkpoint(hub_download(repo_id, filename, revision), device, vggt_config)
 
     @property
     def has_segmentation(self) -> bool:
@@ -115,13 +180,19 @@ class Predictor:
             x = images[0] if images.dim() == 5 and images.shape[0] == 1 else images
             if x.dim() != 4 or x.shape[1] != 3:
                 raise InferenceError(f"image tensor must be [S, 3, H, W] or [1, S, 3, H, W] in [0, 1], got {tuple(images.shape)}")
+            _check_image_tensor(x)
             patch = self._patch_size()
             if x.shape[-2] % patch or x.shape[-1] % patch:
                 raise InferenceError(f"image tensor size {tuple(x.shape[-2:])} must be a multiple of {patch}; use image paths to resize")
             H, W = int(x.shape[-2]), int(x.shape[-1])
             names = list(names) if names is not None else [f"frame_{i:03d}" for i in range(x.shape[0])]
+            if len(names) != x.shape[0] or len(set(names)) != len(names):
+                raise InferenceError(f"names: give {x.shape[0]} distinct names, one per image, got {names!r}")
             records = [ImageRecord(n, (H, W), (H, W), (0, 0), (H, W)) for n in names]
             return x.float(), records, names
+        if isinstance(images, (str, Path)):
+            raise InferenceError(f"set_images({str(images)!r}): give a list of photo paths (or a tensor), not one path; "
+                                 "e.g. sorted(Path(folder).glob('*.jpg'))")  # fmt: skip
         paths = [Path(p) for p in images]
         x, records = load_and_preprocess_images(paths, mode=self.loaded.preprocess_mode, target_size=self.loaded.image_size)
         return x, records, list(names) if names is not None else output_names(paths)
@@ -140,8 +211,7 @@ class Predictor:
         check_view_count(x.shape[0], "input")
         S, _, H, W = x.shape
         if memory_check:
-            act_bytes = 2 if self.autocast_dtype is not None else 4
-            check_memory(self.model, S, H, W, self.device, act_bytes)
+            check_memory(self.model, S, H, W, self.device, 2 if self.autocast_dtype is not None else 4)
         batch = x.to(self.device)[None]
         self._scene = None
         with torch.no_grad(), self._autocast():
@@ -150,6 +220,10 @@ class Predictor:
                 geometry = encoded.geometry
             else:
                 encoded, geometry = None, self.model(batch)
+        _check_finite_output(geometry, ("pose_enc", "depth", "depth_conf"), self.loaded.source)
+        if encoded is not None:
+            _check_finite_output({"instance_features": encoded.instance_features}, ("instance_features",),
+                                 self.loaded.source)  # fmt: skip
         self._scene = self._geometry(batch, records, names, encoded, geometry)
 
     def _geometry(self, batch: Tensor, records, names, encoded, geometry: dict) -> _Scene:
@@ -158,7 +232,7 @@ class Predictor:
         depth = geometry["depth"][0, ..., 0].float()
         confidence = geometry["depth_conf"][0].float()
         points = pp.world_points(depth, cam_from_world, intrinsics)
-        content = torch.stack([content_mask(r, self.device) for r in records])
+        content = content_masks(records, self.device)
         valid = content & (depth > 0) & torch.isfinite(points).all(-1)
         return _Scene(batch, list(records), list(names), encoded, cam_from_world, intrinsics, depth, confidence,
                       points, valid, content)
@@ -176,9 +250,6 @@ class Predictor:
         scene = self._require_scene()
         S = len(scene.names)
         if self.has_segmentation:
-            if scene.decoded is None:
-                with torch.no_grad(), self._autocast():
-                    scene.decoded = self.model.decode(scene.encoded)
             with torch.no_grad():
                 ids, logits, scores, queries, labels = self._instances(scene, score_threshold, mask_threshold)
             message = f"{scores.numel()} instance(s) with score >= {score_threshold}"
@@ -190,42 +261,51 @@ class Predictor:
             queries = labels = torch.zeros(0, dtype=torch.long, device=self.device)
             message = GEOMETRY_ONLY_MESSAGE
         N = int(scores.numel())
-        valid = scene.valid
-        flat_points = scene.points[valid]
-        flat_ids = ids[valid]
-        flat_conf = scene.confidence[valid]
-        colors = (scene.images[0].permute(0, 2, 3, 1)[valid] * 255).round().clamp(0, 255).to(torch.uint8)
-        views = torch.arange(S, device=self.device)[:, None, None].expand_as(valid)[valid]
-        per_instance_points, per_instance_conf = pp.split_by_instance([flat_points, flat_conf], flat_ids, N) if N else ([], [])
-        pixels = to_numpy(pp.pixel_counts(ids, N)) if N else np.zeros((0, S), np.int64)
-        instances = []
-        label_ids = self.classes.label_of(to_numpy(labels)) if N else np.zeros(0, np.int64)
-        for n in range(N):  # per instance bookkeeping only; the pixel work above is vectorised
-            class_index = int(labels[n])
-            instances.append(Instance(
-                id=n + 1, query=int(queries[n]), class_index=class_index, label_id=int(label_ids[n]),
-                class_name=self.classes.instance_names[class_index], score=float(scores[n]),
-                points=to_numpy(per_instance_points[n]), confidence=to_numpy(per_instance_conf[n]),
-                pixels_per_view=pixels[n],
-            ))  # fmt: skip
+        with torch.no_grad():
+            cloud = pp.point_cloud_to_host(scene.points, scene.confidence, scene.images[0], scene.valid, ids, N)
+        scores_np, queries_np, labels_np = to_host([scores, queries, labels])
+        label_ids = self.classes.label_of(labels_np) if N else np.zeros(0, np.int64)
+        instances = [
+            Instance(
+                id=n + 1, query=int(queries_np[n]), class_index=int(labels_np[n]), label_id=int(label_ids[n]),
+                class_name=self.classes.instance_names[int(labels_np[n])], score=float(scores_np[n]),
+                points=cloud.instance_points[n], confidence=cloud.instance_confidence[n],
+                pixels_per_view=cloud.pixels_per_view[n],
+            )
+            for n in range(N)  # per instance bookkeeping on host arrays only; the pixel work is vectorised
+        ]  # fmt: skip
         records = scene.records
-        K_original = torch.stack([r.intrinsics_to_original(scene.intrinsics[i].cpu()) for i, r in enumerate(records)])
+        intrinsics = scene.intrinsics.cpu()
+        K_original = torch.stack([r.intrinsics_to_original(intrinsics[i]) for i, r in enumerate(records)])
         return SceneResult(
             names=list(scene.names), records=list(records),
             cam_from_world=to_numpy(scene.cam_from_world), intrinsics=K_original.numpy(),
-            network_intrinsics=to_numpy(scene.intrinsics),
-            points=to_numpy(flat_points), colors=to_numpy(colors), confidence=to_numpy(flat_conf),
-            instance_ids=to_numpy(flat_ids), views=to_numpy(views).astype(np.int32), instances=instances,
+            network_intrinsics=intrinsics.numpy(), points=cloud.points, colors=cloud.colors,
+            confidence=cloud.confidence, instance_ids=cloud.instance_ids, views=cloud.views, instances=instances,
             has_segmentation=self.has_segmentation, message=message, mask_threshold=mask_threshold,
             maps=ViewMaps(records, scene.depth, scene.confidence, logits, scores),
         )  # fmt: skip
 
+    def _object_cache(self, scene: _Scene):
+        """The object queries of this encoding (once per set_images; see SegVGGT.object_query_cache)."""
+        if scene.cache is None:
+            with torch.no_grad(), self._autocast():
+                cache = self.model.object_query_cache(scene.encoded)
+            _check_finite_output({"object_queries": cache.queries}, ("object_queries",), self.loaded.source)
+            scene.cache = cache
+        return scene.cache
+
     def _instances(self, scene: _Scene, score_threshold: float, mask_threshold: float):
-        """-> ids [S, H, W] int32, logits [N, S, h, w], scores [N], query index [N], class index [N] (kept, best first)."""
-        out = scene.decoded
-        pred_logits, pred_masks = out["pred_logits"][0].float(), out["pred_masks"][0]
-        queries, labels, scores = pp.select_instances(pred_logits, pred_masks, score_threshold, mask_threshold)
-        logits = pred_masks[queries].float()
+        """-> ids [S, H, W] int32, logits [N, S, h, w] (MaskLogits), scores [N], query index [N], class index [N]
+        (kept, best first). Mask logits are made a chunk of frames at a time from the query embeddings."""
+        cache = self._object_cache(scene)
+        heads = self.model.query_heads
+        with self._autocast():
+            pred_logits = heads.class_logits(cache.queries)[0].float()  # [Q, K+1]
+            embed = heads.mask_embedding(cache.queries)[0]  # [Q, D]
+        masks = MaskLogits(embed, scene.encoded.instance_features[0])  # [Q, S, h, w]
+        queries, labels, scores = pp.select_instances(pred_logits, masks, score_threshold, mask_threshold)
+        logits = masks[queries]
         H, W = scene.depth.shape[-2:]
         ids = pp.mask_to_network(pp.assign_mask_pixels(logits, scores, mask_threshold), (H, W))
         ids = torch.where(scene.content, ids, torch.zeros_like(ids))
@@ -245,9 +325,9 @@ class Predictor:
         if not prompts:
             return []
         network = [clicks_to_network(list(p), scene.records, scene.names) for p in prompts]
-        with torch.no_grad(), self._autocast():
-            out = self.model.decode(scene.encoded, [network], prompts_only=True)
         H, W = scene.depth.shape[-2:]
+        out = self._click_decoder(scene)(parse_prompts([network], 1, len(scene.names), (H, W), self.device))
+        _check_finite_output(out, ("prompt_masks", "prompt_scores"), self.loaded.source)
         masks = out["prompt_masks"][0].float()  # [R, S, h, w]
         scores = out["prompt_scores"][0].float().sigmoid()
         results = []
@@ -265,6 +345,12 @@ class Predictor:
                 records=list(scene.records),
             ))  # fmt: skip
         return results
+
+    def _click_decoder(self, scene: _Scene) -> ClickDecoder:
+        if scene.clicks is None:
+            cache = self._object_cache(scene)
+            scene.clicks = ClickDecoder(self.model, scene.encoded, cache, self.autocast_dtype, self.click_graphs)
+        return scene.clicks
 
 
 def load_error_types() -> tuple[type[Exception], ...]:

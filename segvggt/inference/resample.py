@@ -83,6 +83,16 @@ def covered_mask(record: ImageRecord, device: torch.device | str = "cpu") -> Ten
     return _axis(record, device, 0)[1][:, None] & _axis(record, device, 1)[1][None, :]
 
 
+def content_masks(records: list[ImageRecord], device: torch.device | str = "cpu") -> Tensor:
+    """[S, H, W] bool `content_mask` of S views of one network size, made in a few kernels (not S)."""
+    H, W = records[0].final_hw
+    boxes = torch.tensor([r.content_box for r in records], device=device)  # [S, 4] y0, y1, x0, x1
+    rows = torch.arange(H, device=device)[None, :, None]
+    cols = torch.arange(W, device=device)[None, None, :]
+    y0, y1, x0, x1 = (boxes[:, i, None, None] for i in range(4))
+    return (rows >= y0) & (rows < y1) & (cols >= x0) & (cols < x1)
+
+
 def content_mask(record: ImageRecord, device: torch.device | str = "cpu") -> Tensor:
     """[H, W] bool on the network image: pixels that show the photo (False on padding)."""
     H, W = record.final_hw

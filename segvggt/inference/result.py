@@ -3,7 +3,8 @@
 Per-view maps at the ORIGINAL photo resolution (depth, confidence, instance ids, masks) are computed on
 demand, one view at a time, on the model's device: 100 phone photos at 12 MP would otherwise hold tens of
 GB of maps. The point cloud is unprojected at network resolution (one point per network pixel that shows
-the photo and has a valid depth).
+the photo and has a valid depth). Lengths are in `SceneResult.units`: VGGT's scene units unless rescaled
+(see scale.py); they are not metres.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from torch import Tensor
 
 from segvggt.backbone import ImageRecord
 from segvggt.inference.resample import instance_ids_to_original, sample_to_original
+
+UNITS_VGGT = "VGGT scene units (not metric: the scene is normalised so that points lie about 1 unit from the first camera on average)"
 
 
 @dataclass
@@ -34,7 +37,7 @@ class ViewMaps:
     scores: Tensor
 
     def depth_at_original(self, view: int) -> np.ndarray:
-        """[h_o, w_o] float32 metres at the photo's resolution, 0 where preprocessing cropped it away."""
+        """[h_o, w_o] float32 depth (scene units) at the photo's resolution, 0 where preprocessing cropped it away."""
         return sample_to_original(self.depth[view][None], self.records[view])[0].cpu().numpy()
 
     def confidence_at_original(self, view: int) -> np.ndarray:
@@ -74,6 +77,8 @@ class SceneResult:
     network_intrinsics: [S, 3, 3] in network pixels (H x W).
     points [M, 3] float32 world, colors [M, 3] uint8, confidence [M], instance_ids [M] int32 (0 = none),
     views [M] int32: the scene point cloud at network resolution.
+    units: what one unit of length is (UNITS_VGGT unless rescaled with scale.apply_scale).
+    Exports: export_colmap / export_glb / export_nerfstudio write the formats of exports.py.
     """
 
     names: list[str]
@@ -91,6 +96,7 @@ class SceneResult:
     message: str
     mask_threshold: float
     maps: ViewMaps = field(repr=False)
+    units: str = UNITS_VGGT
 
     @property
     def num_views(self) -> int:
@@ -101,7 +107,7 @@ class SceneResult:
         return self.records[view].original_hw
 
     def depth(self, view: int) -> np.ndarray:
-        """[h_o, w_o] float32 depth in metres (VGGT's scale) at the photo's resolution; 0 = not seen."""
+        """[h_o, w_o] float32 depth in `units` at the photo's resolution; 0 = not seen."""
         return self.maps.depth_at_original(view)
 
     def confidence_map(self, view: int) -> np.ndarray:
@@ -115,6 +121,48 @@ class SceneResult:
     def instance_mask(self, instance_id: int, view: int) -> np.ndarray:
         """[h_o, w_o] bool mask of one instance on one photo."""
         return self.instance_map(view) == instance_id
+
+    # ---- exports (exports.py); conf_percentile drops the least confident points, as tools/infer.py does ----
+    def _confident(self, conf_percentile: float) -> np.ndarray:
+        from segvggt.inference.writers import confident_points
+
+        return confident_points(self, conf_percentile)
+
+    def export_colmap(self, out, conf_percentile: float = 25.0, copy_photos: bool = True):
+        """OUT/colmap/sparse/0/{cameras,images,points3D}.txt (+ .bin with pycolmap) and OUT/images/. Returns the model folder."""
+        from pathlib import Path
+
+        from segvggt.inference import exports, exports_colmap
+
+        names = exports.image_file_names(self)
+        if copy_photos:
+            exports.write_photos(self, Path(out), names)
+        return exports_colmap.write_colmap(self, Path(out), self._confident(conf_percentile), names)
+
+    def export_glb(self, path, conf_percentile: float = 25.0):
+        """A binary glTF file at `path` (points, instance points, camera frustums, instance boxes). Returns path."""
+        from segvggt.inference import exports, exports_glb
+
+        exports.check_package("glb")
+        return exports_glb.write_glb(self, path, self._confident(conf_percentile))
+
+    def export_nerfstudio(self, out, copy_photos: bool = True):
+        """OUT/transforms.json (+ OUT/images/) for nerfstudio. Returns the json path."""
+        from pathlib import Path
+
+        from segvggt.inference import exports, exports_nerfstudio
+
+        names = exports.image_file_names(self)
+        if copy_photos:
+            exports.write_photos(self, Path(out), names)
+        ply = "scene.ply" if (Path(out) / "scene.ply").is_file() else None
+        return exports_nerfstudio.write_nerfstudio(self, Path(out), names, ply)
+
+    def rescaled(self, factor: float, units: str | None = None) -> "SceneResult":
+        """A copy with every length (cameras' translations, depth, points, instance points) times `factor`."""
+        from segvggt.inference.scale import check_factor, rescale_scene
+
+        return rescale_scene(self, check_factor(factor), units or f"{self.units} x {factor:g}")
 
 
 @dataclass
@@ -140,6 +188,15 @@ class PromptResult:
         threshold = math.log(self.mask_threshold / (1 - self.mask_threshold))
         logits = sample_to_original(self.mask_logits[view][None], self.records[view], fill=-math.inf)[0]
         return (logits > threshold).cpu().numpy()
+
+
+def to_host(tensors: list[Tensor]) -> list[np.ndarray]:
+    """Copy device tensors to numpy arrays: all copies queued asynchronously (pinned buffers on CUDA),
+    then one synchronisation, instead of one blocking copy per tensor."""
+    host = [t.detach().to("cpu", non_blocking=True) for t in tensors]
+    if any(t.device.type == "cuda" for t in tensors):
+        torch.cuda.synchronize()
+    return [h.numpy() for h in host]
 
 
 def to_numpy(x: Tensor, dtype=None) -> np.ndarray:

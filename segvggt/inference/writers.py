@@ -3,7 +3,8 @@ prompt answers. Every writer takes the output folder; the caller makes that fold
 when all files are complete (see pipeline.py).
 
 Conventions on disk: cameras are OpenCV `cam_from_world` 3x4 with intrinsics in pixels of the ORIGINAL
-photo; depth/<name>.npy float32 metres (VGGT's scale, 0 = not seen) at the original resolution;
+photo; depth/<name>.npy float32 depth in the scene's units (cameras.json "units": VGGT's scale, not metres,
+unless rescaled with --scale / --scale-factor; 0 = not seen) at the original resolution;
 masks/<name>.png uint16 instance id per pixel (0 = none); instance ids match instances.json and the
 `instance` attribute of the PLY files.
 """
@@ -39,7 +40,7 @@ def write_cameras(result: SceneResult, out: Path) -> None:
     _write_json(out / "cameras.json", {
         "convention": "OpenCV (x right, y down, z forward); x_cam = R x_world + t with cam_from_world = [R | t]; "
                       "intrinsics in pixels of the original photo, pixel centres at integer coordinates",
-        "units": "VGGT's scene scale (not metric)",
+        "units": result.units,
         "frames": frames,
     })  # fmt: skip
 
@@ -102,13 +103,16 @@ def write_instances_json(result: SceneResult, out: Path, keep: np.ndarray) -> li
 
 
 def instance_palette(num: int) -> np.ndarray:
-    """[num + 1, 3] uint8 colours; 0 (no instance) is grey, the others are well separated hues."""
+    """[num + 1, 3] uint8 colours; 0 (no instance) is grey, the others are saturated, well separated hues
+    (matplotlib's tab10, Set1 and Dark2 without their greys: 24 colours, then repeated)."""
     from matplotlib import colormaps
 
     palette = np.full((num + 1, 3), 128, np.uint8)
     if num:
-        cmap = colormaps["tab20"]
-        palette[1:] = (np.asarray([cmap(i % 20)[:3] for i in range(num)]) * 255).astype(np.uint8)
+        colours = [colormaps["tab10"](i)[:3] for i in range(10) if i != 7]
+        colours += [colormaps["Set1"](i)[:3] for i in range(8)] + [colormaps["Dark2"](i)[:3] for i in range(7)]
+        table = (np.asarray(colours) * 255).round().astype(np.uint8)
+        palette[1:] = table[np.arange(num) % len(table)]
     return palette
 
 
@@ -158,6 +162,7 @@ def write_prompt(result: PromptResult, scene: SceneResult, out: Path, index: int
         "clicks": [{"frame": int(f), "image": scene.names[int(f)], "x": float(x), "y": float(y), "positive": bool(p)}
                    for f, x, y, p in result.clicks],
         "score": round(result.score, 6),
+        "units": scene.units,
         "num_points": int(pts.shape[0]),
         "box_min": pts.min(0).tolist() if len(pts) else None,
         "box_max": pts.max(0).tolist() if len(pts) else None,

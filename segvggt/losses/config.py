@@ -21,7 +21,12 @@ class LossConfig:
         fada_loss: add `loss_fada` on matched pairs (when the mass is in the outputs).
         fada_frame_normalization: divide the frame-summed JS by S (the paper's "normalised by
             frames"); the cost and the loss always use the same definition.
-        num_points: shared random points per scene for mask costs and losses (0 = all pixels).
+        num_points: M, mask points per scene for costs and per matched pair for losses (0 = all
+            pixels, no sampling); see point_sampling.py (Mask2Former's scheme).
+        importance_sampling: loss points by uncertainty (oversample_ratio x M candidates, the
+            importance_sample_ratio most uncertain, the rest uniform) instead of the cost's uniform points.
+        points_per_instance: extra points drawn inside every ground-truth instance, added to the cost
+            points and to the loss points of its matched pair, so small instances always count.
     Prompt terms: w_prompt_bce, w_prompt_dice, w_prompt_score.
     Geometry (VGGT, training/loss.py defaults):
         w_camera, w_depth: weights of `loss_camera` and `loss_depth` (VGGT: 5 and 1).
@@ -41,6 +46,10 @@ class LossConfig:
     fada_loss: bool = True
     fada_frame_normalization: bool = True
     num_points: int = 12544
+    importance_sampling: bool = True
+    oversample_ratio: float = 3.0
+    importance_sample_ratio: float = 0.75
+    points_per_instance: int = 128
 
     w_prompt_bce: float = 5.0
     w_prompt_dice: float = 5.0
@@ -60,6 +69,13 @@ class LossConfig:
     def __post_init__(self) -> None:
         if self.num_points < 0:
             raise ValueError(f"LossConfig.num_points must be >= 0 (0 = all pixels), got {self.num_points}")
+        if self.points_per_instance < 0:
+            raise ValueError(f"LossConfig.points_per_instance must be >= 0, got {self.points_per_instance}")
+        if self.oversample_ratio < 1.0 or not 0.0 <= self.importance_sample_ratio <= 1.0:
+            raise ValueError(
+                "LossConfig needs oversample_ratio >= 1 and importance_sample_ratio in [0, 1], got "
+                f"{self.oversample_ratio} and {self.importance_sample_ratio}"
+            )
         if not 0.0 < self.no_object_weight:
             raise ValueError(f"LossConfig.no_object_weight must be > 0, got {self.no_object_weight}")
         if self.depth_grad_scales < 1:

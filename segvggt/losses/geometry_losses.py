@@ -17,10 +17,12 @@ Non-finite values are zeroed and clamped to +-100 where VGGT does it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from segvggt.losses.config import LossConfig
 from segvggt.losses.normalization import GeometryTargets, normalize_targets
@@ -231,8 +233,13 @@ def geometry_losses(
                 )
             )
         if "depth" in outputs:
+            # Checkpointed when it backpropagates: its ~20 full-resolution fp32 intermediates per view
+            # are recomputed in the backward pass instead of kept from the forward (same values).
+            run = depth_loss
+            if torch.is_grad_enabled() and outputs["depth"].requires_grad:
+                run = functools.partial(checkpoint, depth_loss, use_reentrant=False)
             losses.update(
-                depth_loss(
+                run(
                     outputs["depth"],
                     outputs["depth_conf"],
                     targets.depth,

@@ -1,13 +1,25 @@
-"""Click sampling for prompt training: which instance each prompt points at, and where the clicks go.
+"""Click prompts: which objects are prompted and where the clicks go, ONE rule for training and evaluation.
 
-A prompt picks one 3D instance of the scene and clicks it on one or more views:
-- positives lie inside the instance, drawn from its interior (pixels that survive at least half as
-  many 3x3 erosions as the deepest pixel of that view) because clicks on a boundary are ambiguous;
-  every chosen view gets at least one positive, and the first click of a prompt is positive;
-- negatives lie outside it, drawn from a band around the instance (dilation by max(H, W) / 16)
-  where they disambiguate most, or anywhere outside when the band is empty.
+The evaluation follows MV-SAM's multi-view protocol (10 positive + 2 negative clicks sampled across
+views, objects of at least 0.1 % of the image, random objects per scene, seeded), and training draws
+its clicks from exactly the same distribution (`sample_prompts` and the evaluation's
+`segvggt.evaluation.prompt_metrics.seeded_clicks` both call `place_clicks`):
+
+- eligible object: covers at least `min_area_fraction` (0.1 %) of the pixels of at least one view;
+  its eligible views are those where it does;
+- views: a random permutation of the eligible views (at most `max_views` of them, 0 = all); click k
+  goes to view k mod V, positives first, then the negatives continue the round-robin, so clicks are
+  spread over as many views as there are clicks;
+- a positive is drawn uniformly from the object's interior in that view: pixels that survive more
+  than half as many 3x3 erosions as the deepest pixel of the view (clicks on a boundary are
+  ambiguous; an object one or two pixels thin keeps all its pixels);
+- a negative is drawn uniformly from the pixels outside the object in that view;
+- within a view clicks are distinct while candidates last, then repeat (a tiny object still gets its
+  10 clicks); only a view the object fills completely gets no negative.
+
 Clicks are (frame, x, y, positive) in input pixels, x = column, y = row (pixel centres at integers),
-the prompt format of segvggt.segmentation. All randomness comes from the given torch.Generator.
+the prompt format of segvggt.segmentation; positives come first. All randomness comes from the given
+torch.Generator.
 """
 
 from __future__ import annotations
@@ -22,11 +34,7 @@ Click = tuple[int, float, float, bool]
 
 # Erosion depth is only needed to tell interior from boundary; deeper levels change nothing useful.
 _MAX_EROSIONS = 32
-
-
-def _randint(high: int, generator: torch.Generator | None) -> int:
-    """Uniform integer in [0, high)."""
-    return int(torch.randint(high, (1,), generator=generator))
+MIN_AREA_FRACTION = 0.001  # MV-SAM: objects of at least 0.1 % of the image
 
 
 def interior_depth(mask: Tensor, max_iterations: int = _MAX_EROSIONS) -> Tensor:
@@ -41,78 +49,100 @@ def interior_depth(mask: Tensor, max_iterations: int = _MAX_EROSIONS) -> Tensor:
     return depth
 
 
-def _pick(candidates: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
-    """candidates [H, W] bool -> up to `count` distinct (row, col) pairs [c, 2], uniformly."""
-    coords = candidates.nonzero()
-    order = torch.randperm(coords.shape[0], generator=generator)[:count]
-    return coords[order]
-
-
-def _clicks_for_instance(
-    mask: Tensor,
-    max_positive: int,
-    max_negative: int,
-    max_views: int,
-    generator: torch.Generator | None,
-) -> list[Click]:
-    """mask [S, H, W] bool of one instance -> clicks of one prompt (first one positive)."""
+def eligible_views(mask: Tensor, min_area_fraction: float = MIN_AREA_FRACTION) -> Tensor:
+    """mask [S, H, W] bool of one object -> [S] bool: views where it covers >= min_area_fraction of the image."""
     S, H, W = mask.shape
-    visible = mask.flatten(1).any(dim=1).nonzero()[:, 0]
-    n_pos = 1 + _randint(max_positive, generator)
-    n_views = 1 + _randint(min(max_views, visible.numel(), n_pos), generator)
-    views = visible[torch.randperm(visible.numel(), generator=generator)[:n_views]]
-    positives_per_view = torch.ones(n_views, dtype=torch.int64)
-    for _ in range(n_pos - n_views):
-        positives_per_view[_randint(n_views, generator)] += 1
+    area = mask.flatten(1).sum(1)
+    return (area > 0) & (area >= min_area_fraction * H * W)
 
-    view_masks = mask[views]  # [V, H, W]
-    depth = interior_depth(view_masks)
-    radius = max(1, max(H, W) // 16)
-    dilated = F.max_pool2d(view_masks.float()[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0] > 0
 
+def eligible_instances(instance_ids: Tensor, ids: Tensor, min_area_fraction: float = MIN_AREA_FRACTION) -> Tensor:
+    """instance_ids [S, H, W] int, ids [N] candidate instance ids -> [N] bool: eligible for a prompt."""
+    S, H, W = instance_ids.shape
+    if ids.numel() == 0:
+        return torch.zeros(0, dtype=torch.bool)
+    flat = instance_ids.reshape(S, H * W).cpu()
+    area = (flat[None] == ids.cpu()[:, None, None]).sum(-1)  # [N, S]
+    return ((area > 0) & (area >= min_area_fraction * H * W)).any(1)
+
+
+def _pick(candidates: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
+    """candidates [H, W] bool -> `count` (row, col) pairs [count, 2] drawn uniformly, distinct while the
+    candidates last and then cycling through them again (none if there is no candidate)."""
+    coords = candidates.nonzero()
+    if coords.shape[0] == 0:
+        return coords
+    order = torch.randperm(coords.shape[0], generator=generator)
+    return coords[order[torch.arange(count) % coords.shape[0]]]
+
+
+def place_clicks(
+    mask: Tensor,
+    num_positive: int,
+    num_negative: int,
+    generator: torch.Generator | None = None,
+    max_views: int = 0,
+    min_area_fraction: float = MIN_AREA_FRACTION,
+) -> list[Click]:
+    """Clicks of one prompt on one object (the module docstring's rule).
+
+    Args:
+        mask: [S, H, W] bool, the object in every view.
+        num_positive / num_negative: clicks per prompt (fewer negatives only where the object fills a view).
+        max_views: at most this many views get clicks (0 = every eligible view).
+    Returns:
+        positives then negatives, each (frame, x, y, positive). Views where the object is visible
+        but below `min_area_fraction` are used only if no view reaches it.
+    """
+    if mask.dim() != 3:
+        raise ValueError(f"place_clicks: mask must be [S, H, W], got {tuple(mask.shape)}")
+    mask = mask.bool().cpu()
+    eligible = eligible_views(mask, min_area_fraction)
+    if not bool(eligible.any()):
+        eligible = mask.flatten(1).any(1)
+    candidates = eligible.nonzero()[:, 0]
+    if candidates.numel() == 0:
+        raise ValueError("place_clicks: the object has no pixel in any view")
+    views = candidates[torch.randperm(candidates.numel(), generator=generator)]
+    if max_views > 0:
+        views = views[:max_views]
+    V = views.numel()
+    per_view = torch.zeros(V, 2, dtype=torch.int64)  # [V, (positives, negatives)]
+    for k in range(num_positive + num_negative):
+        per_view[k % V, int(k >= num_positive)] += 1
+    depth = interior_depth(mask[views])
     positives: list[Click] = []
-    for i, view in enumerate(views.tolist()):
-        interior = depth[i] >= (int(depth[i].max()) + 1) // 2
-        for row, col in _pick(interior, int(positives_per_view[i]), generator).tolist():
-            positives.append((view, float(col), float(row), True))
-
     negatives: list[Click] = []
-    n_neg = _randint(max_negative + 1, generator)
-    negatives_per_view = torch.zeros(n_views, dtype=torch.int64)
-    for _ in range(n_neg):
-        negatives_per_view[_randint(n_views, generator)] += 1
     for i, view in enumerate(views.tolist()):
-        if negatives_per_view[i] == 0:
-            continue
-        band = dilated[i] & ~view_masks[i]
-        candidates = band if bool(band.any()) else ~view_masks[i]
-        for row, col in _pick(candidates, int(negatives_per_view[i]), generator).tolist():
+        interior = depth[i] > int(depth[i].max()) // 2
+        for row, col in _pick(interior, int(per_view[i, 0]), generator).tolist():
+            positives.append((view, float(col), float(row), True))
+        for row, col in _pick(~mask[view], int(per_view[i, 1]), generator).tolist():
             negatives.append((view, float(col), float(row), False))
-
-    rest = positives[1:] + negatives
-    order = torch.randperm(len(rest), generator=generator).tolist()
-    return [positives[0]] + [rest[j] for j in order]
+    return positives + negatives
 
 
 def sample_prompts(
     instance_ids: Tensor,
     targets: InstanceTargets,
     num_prompts: int,
-    max_positive: int = 3,
+    max_positive: int = 10,
     max_negative: int = 2,
-    max_views: int = 2,
+    max_views: int = 0,
     generator: torch.Generator | None = None,
+    min_area_fraction: float = MIN_AREA_FRACTION,
 ) -> tuple[list[list[Click]], Tensor]:
-    """Sample click prompts of one scene and the instance each one points at.
+    """Training prompts of one scene, drawn like the evaluation's (module docstring), and their targets.
 
     Args:
         instance_ids: [S, H, W] int64 instance id per input pixel (0 = none), same ids as
             targets.instance_ids.
         targets: the scene's InstanceTargets (N instances).
-        num_prompts: R wanted; R = min(num_prompts, N) distinct instances are prompted.
-        max_positive: 1..max_positive positive clicks per prompt (uniform).
-        max_negative: 0..max_negative negative clicks per prompt (uniform).
-        max_views: a prompt clicks 1..min(max_views, visible views, positives) views (uniform).
+        num_prompts: R wanted; R = min(num_prompts, eligible instances) distinct eligible instances,
+            chosen uniformly at random.
+        max_positive / max_negative: positive / negative clicks per prompt (exactly, like the
+            evaluation's 10 + 2). The `max_` names are those of PromptTrainingConfig.
+        max_views: a prompt clicks at most this many eligible views (0 = all, as the evaluation).
         generator: seeded torch.Generator (CPU) for reproducible prompts.
     Returns:
         prompts: R lists of clicks (frame, x, y, positive); prompt_targets: [R] int64 indices into
@@ -120,22 +150,25 @@ def sample_prompts(
     """
     if instance_ids.dim() != 3:
         raise ValueError(f"sample_prompts: instance_ids must be [S, H, W], got {tuple(instance_ids.shape)}")
-    if max_positive < 1 or max_views < 1 or max_negative < 0 or num_prompts < 0:
+    if max_positive < 1 or max_views < 0 or max_negative < 0 or num_prompts < 0:
         raise ValueError(
-            "sample_prompts: need num_prompts >= 0, max_positive >= 1, max_views >= 1, max_negative >= 0; "
+            "sample_prompts: need num_prompts >= 0, max_positive >= 1, max_views >= 0, max_negative >= 0; "
             f"got {num_prompts}, {max_positive}, {max_views}, {max_negative}"
         )
     ids = instance_ids.cpu()
-    R = min(num_prompts, targets.num_instances)
-    chosen = torch.randperm(targets.num_instances, generator=generator)[:R]
-    prompts = []
-    for n in chosen.tolist():
-        inst = int(targets.instance_ids[n])
-        mask = ids == inst
-        if not bool(mask.any()):
-            raise ValueError(
-                f"sample_prompts: target {n} (instance id {inst}) has no pixel in instance_ids; "
-                "build targets and instance_ids from the same views"
-            )
-        prompts.append(_clicks_for_instance(mask, max_positive, max_negative, max_views, generator))
+    present = torch.tensor([bool((ids == int(i)).any()) for i in targets.instance_ids.tolist()], dtype=torch.bool)
+    if not bool(present.all()):
+        n = int((~present).nonzero()[0, 0])
+        raise ValueError(
+            f"sample_prompts: target {n} (instance id {int(targets.instance_ids[n])}) has no pixel in "
+            "instance_ids; build targets and instance_ids from the same views"
+        )
+    eligible = eligible_instances(ids, targets.instance_ids, min_area_fraction).nonzero()[:, 0]
+    R = min(num_prompts, eligible.numel())
+    chosen = eligible[torch.randperm(eligible.numel(), generator=generator)[:R]]
+    prompts = [
+        place_clicks(ids == int(targets.instance_ids[n]), max_positive, max_negative, generator, max_views,
+                     min_area_fraction)
+        for n in chosen.tolist()
+    ]  # fmt: skip
     return prompts, chosen.to(torch.int64)

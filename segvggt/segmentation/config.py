@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 QUERY_LAYER_PRESETS = ("all", "early", "late", "interleaved")
-FREEZE_BACKBONE_OPTIONS = ("none", "aggregator", "all")
+FREEZE_BACKBONE_OPTIONS = ("none", "aggregator", "all", "frozen")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,8 +41,18 @@ class ModelConfig:
             "none"       every pre-existing parameter trains at the pretrained learning rate, except the
                          patch embed (if freeze_patch_embed) and the base weights that LoRA adapts;
             "aggregator" the whole aggregator is frozen (LoRA adapters still train), heads train;
-            "all"        every pre-existing parameter is frozen; only LoRA and new modules train.
-        checkpoint_blocks: gradient checkpointing of the query blocks when gradients are needed.
+            "all"        every pre-existing parameter is frozen; only LoRA and new modules train;
+            "frozen"     the paper's frozen-backbone ablation (Table 7): every pre-existing parameter is
+                         frozen AND LoRA is off (lora_rank is taken as 0, no adapters are built), so
+                         only the modules SegVGGT adds train.
+        checkpoint_blocks: gradient checkpointing, when gradients are needed, of every aggregator layer,
+            of each query layer's key/value projection and of the query blocks.
+        checkpoint_heads: gradient checkpointing of the DPT heads (depth, point, semantic), one chunk of
+            frames at a time: their full-resolution maps are recomputed in the backward pass.
+        head_autocast: run the DPT heads under the enclosing autocast (bf16 convolutions; their final
+            conv and depth / confidence activations stay fp32). False = VGGT's fp32 heads.
+        frames_chunk_size: frames a DPT head (depth, point, semantic) processes at once; None = the
+            backbone's own (8 for VGGT-1B). With checkpoint_heads it bounds the heads' recompute memory.
     """
 
     backbone: dict[str, Any] | None = None
@@ -60,6 +70,9 @@ class ModelConfig:
     freeze_patch_embed: bool = True
     freeze_backbone: str = "none"
     checkpoint_blocks: bool = False
+    checkpoint_heads: bool = False
+    head_autocast: bool = False
+    frames_chunk_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.num_queries < 1:
@@ -68,12 +81,16 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.num_classes must be >= 1, got {self.num_classes}")
         if self.lora_rank < 0:
             raise ValueError(f"ModelConfig.lora_rank must be >= 0 (0 = off), got {self.lora_rank}")
+        if self.frames_chunk_size is not None and self.frames_chunk_size < 1:
+            raise ValueError(f"ModelConfig.frames_chunk_size must be >= 1 or null, got {self.frames_chunk_size}")
         if self.frame_mass_chunk < 1:
             raise ValueError(f"ModelConfig.frame_mass_chunk must be >= 1, got {self.frame_mass_chunk}")
         if self.freeze_backbone not in FREEZE_BACKBONE_OPTIONS:
             raise ValueError(
                 f"ModelConfig.freeze_backbone must be one of {FREEZE_BACKBONE_OPTIONS}, got {self.freeze_backbone!r}"
             )
+        if self.freeze_backbone == "frozen":
+            object.__setattr__(self, "lora_rank", 0)  # "frozen" means no LoRA either (docstring)
         if isinstance(self.query_layers, str):
             if self.query_layers not in QUERY_LAYER_PRESETS:
                 raise ValueError(

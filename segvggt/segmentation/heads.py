@@ -36,12 +36,17 @@ class QueryHeads(nn.Module):
         self.mask_embed = MaskEmbedMlp(dim, mask_dim)
         self.score_mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, 1))
 
+    def mask_embedding(self, queries: Tensor) -> Tensor:
+        """queries: [B, N, Dq] (not yet normalised). Returns [B, N, D]: a pixel's mask logit is this
+        embedding's dot product with the pixel's instance feature."""
+        return self.mask_embed(self.norm(queries))
+
     def masks(self, queries: Tensor, instance_features: Tensor) -> Tensor:
         """queries: [B, N, Dq] (not yet normalised); instance_features: [B, S, D, h, w].
 
         Returns [B, N, S, h, w] mask logits (dot product of the projected query with every pixel feature).
         """
-        embed = self.mask_embed(self.norm(queries)).to(instance_features.dtype)
+        embed = self.mask_embedding(queries).to(instance_features.dtype)
         return torch.einsum("bqd,bsdhw->bqshw", embed, instance_features)
 
     def class_logits(self, queries: Tensor) -> Tensor:

@@ -3,6 +3,8 @@
     encoded = model.encode(images)              # backbone once: aggregator, VGGT heads, semantic DPT head
     out = model.decode(encoded, prompts)        # query blocks + heads only; as often as you like
     out = model(images, prompts)                # == model.decode(model.encode(images), prompts)
+    cache = model.object_query_cache(encoded)   # object queries once per encoding (they never read prompts)
+    out = model.decode(encoded, prompts, prompts_only=True, cache=cache)  # a click: R prompt queries only
 
 Shapes: B scenes, S views, H, W input pixels (multiples of the patch size), h, w = H/2, W/2,
 P tokens per view (P' = patch tokens), C aggregator width, Dq query width, D instance-feature
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +38,7 @@ from segvggt.segmentation.config import ModelConfig, resolve_query_layers
 from segvggt.segmentation.heads import QueryHeads
 from segvggt.segmentation.prompts import ClickBatch, PromptEncoder, Prompts, parse_prompts
 from segvggt.segmentation.query_block import QueryBlock, prompt_isolation_mask
+from segvggt.segmentation.query_cache import ObjectQueryCache
 from segvggt.segmentation.trainable import param_groups, set_trainable
 
 logger = logging.getLogger(__name__)
@@ -47,23 +51,29 @@ NEW_MODULE_PREFIXES = ("query_embed.", "query_blocks.", "prompt_encoder.", "quer
 class Encoded:
     """The cacheable result of `SegVGGT.encode` (everything `decode` needs; no backbone code runs again).
 
+    Only what the decoder reads is kept: per query layer the cross-attention keys/values (2 Dq wide,
+    in the compute dtype), not the aggregator's [B, S, P, 2C] fp32 outputs; the prompt queries are
+    read from the same keys/values.
+
     Attributes:
-        query_tokens: L x [B, S, P, C] global-block outputs of the query layers (views into the
-            aggregator outputs, special tokens included; decode reads the patch tokens from patch_start_idx).
         patch_start_idx: index of the first patch token in P (5 for VGGT).
         instance_features: [B, S, D, h, w] semantic DPT head output.
         image_size: (H, W) of the input images.
         geometry: VGGT head outputs (pose_enc, pose_enc_list, depth, depth_conf, world_points, ...).
         token_kv: L x [B, S*P', 2 Dq] keys/values of each query block's cross-attention (they do not
-            depend on the queries, so a new click reuses them).
+            depend on the queries, so a new click reuses them). Empty when `layer_tokens` is set.
+        layer_tokens: training with checkpointing only: L x [B, S, P', C] views of the patch tokens of
+            each query layer (the aggregator's checkpoints keep them anyway); each query block then
+            projects its keys/values inside its own checkpoint, so they are never stored
+            (L x 1.4 MB per 518-px view). None otherwise.
     """
 
-    query_tokens: list[Tensor]
     patch_start_idx: int
     instance_features: Tensor
     image_size: tuple[int, int]
     geometry: dict[str, Any]
-    token_kv: list[Tensor]  # L x [B, S*P', 2 Dq] cross-attention keys/values of every query block
+    token_kv: list[Tensor]
+    layer_tokens: list[Tensor] | None = None
 
     @property
     def batch_size(self) -> int:
@@ -80,7 +90,11 @@ class SegVGGT(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.vggt = build_vggt(config.backbone, checkpoint_blocks=config.checkpoint_blocks)
+        chunk = {} if config.frames_chunk_size is None else {"frames_chunk_size": config.frames_chunk_size}
+        self.vggt = build_vggt(
+            config.backbone, checkpoint_blocks=config.checkpoint_blocks, checkpoint_heads=config.checkpoint_heads,
+            head_autocast=config.head_autocast, **chunk,
+        )  # fmt: skip
         vggt_cfg = self.vggt.cfg
         token_dim = vggt_cfg.embed_dim
         self.patch_size = vggt_cfg.patch_size
@@ -92,7 +106,7 @@ class SegVGGT(nn.Module):
         self.query_blocks = nn.ModuleList(
             QueryBlock(dim, token_dim, config.query_heads, config.query_mlp_ratio) for _ in self.query_layers
         )
-        self.prompt_encoder = PromptEncoder(token_dim, dim, self.patch_size)
+        self.prompt_encoder = PromptEncoder(dim, self.patch_size)
         self.query_heads = QueryHeads(dim, config.mask_dim, config.num_classes)
         # Same taps and widths as VGGT's depth head, but features only, at half resolution, D channels.
         semantic_cfg = dataclasses.replace(
@@ -131,24 +145,48 @@ class SegVGGT(nn.Module):
         return load_vggt_checkpoint(self, path_or_state_dict, allow_missing_prefixes=NEW_MODULE_PREFIXES)
 
     # ---- encode / decode ------------------------------------------------------------------------
-    def encode(self, images: Tensor) -> Encoded:
+    def encode(self, images: Tensor, heads: Collection[str] | None = None) -> Encoded:
         """Run everything that does not depend on the queries: aggregator, VGGT heads, semantic head.
 
         images: [B, S, 3, H, W] in [0, 1], H and W multiples of the patch size.
+        heads: VGGT heads to run (subset of "camera", "depth", "point"; None = all enabled). Training
+            leaves out the point head, which no loss reads.
+        Each query layer's keys/values are projected while the aggregator layer is live; besides them
+        only the layers a head reads are kept.
         """
         if images.dim() != 5 or images.shape[2] != 3:
             raise ValueError(f"images must be [B, S, 3, H, W] in [0, 1], got shape {tuple(images.shape)}")
-        tokens_list, patch_start_idx = self.vggt.aggregator(images)
-        geometry = self.vggt.run_heads(tokens_list, images, patch_start_idx)
-        features = self.semantic_head(tokens_list, images, patch_start_idx, self.vggt.frames_chunk_size)
-        width = self.vggt.cfg.embed_dim
-        query_tokens = [tokens_list[i][..., width:] for i in self.query_layers]
-        token_kv = [
-            block.token_kv(tokens[:, :, patch_start_idx:]) for block, tokens in zip(self.query_blocks, query_tokens)
-        ]
-        return Encoded(
-            query_tokens, patch_start_idx, features, (images.shape[-2], images.shape[-1]), geometry, token_kv
-        )
+        block_of = {layer: j for j, layer in enumerate(self.query_layers)}
+        token_kv: list[Tensor | None] = [None] * len(self.query_layers)
+        patch_start_idx = self.vggt.aggregator.patch_start_idx
+        deferred = self._defer_kv()
+
+        def on_layer(i: int, global_out: Tensor) -> None:
+            if i in block_of:
+                tokens = global_out[:, :, patch_start_idx:]
+                token_kv[block_of[i]] = tokens if deferred else self.query_blocks[block_of[i]].token_kv(tokens)
+
+        keep = self.vggt.head_layers(heads) | set(self.semantic_head.cfg.intermediate_layer_idx)
+        tokens_list, patch_start_idx = self.vggt.aggregator(images, keep_layers=keep, on_layer=on_layer)
+        geometry = self.vggt.run_heads(tokens_list, images, patch_start_idx, heads)
+        features = self.semantic_head(
+            tokens_list, images, patch_start_idx, self.vggt.frames_chunk_size,
+            checkpoint_chunks=self.vggt.cfg.checkpoint_heads,
+        )  # fmt: skip
+        image_size = (images.shape[-2], images.shape[-1])
+        if deferred:
+            return Encoded(patch_start_idx, features, image_size, geometry, [], layer_tokens=token_kv)
+        return Encoded(patch_start_idx, features, image_size, geometry, token_kv)
+
+    def _defer_kv(self) -> bool:
+        """True where the query blocks project their keys/values inside their checkpoints (training)."""
+        return self.config.checkpoint_blocks and torch.is_grad_enabled()
+
+    def token_kv_of(self, encoded: Encoded) -> list[Tensor]:
+        """L x [B, S*P', 2 Dq] keys/values of an encoding (projected here if it deferred them)."""
+        if encoded.layer_tokens is None:
+            return encoded.token_kv
+        return [block.token_kv(tokens) for block, tokens in zip(self.query_blocks, encoded.layer_tokens)]
 
     def decode(
         self,
@@ -156,6 +194,8 @@ class SegVGGT(nn.Module):
         prompts: Prompts | None = None,
         return_frame_mass: bool = False,
         prompts_only: bool = False,
+        mask_logits: bool = True,
+        cache: ObjectQueryCache | None = None,
     ) -> dict[str, Any]:
         """Query blocks and heads on an encoding; see the module docstring for the output dict.
 
@@ -163,91 +203,194 @@ class SegVGGT(nn.Module):
             pixels; None = no prompts (R = 0). Each prompt is decoded as one extra query that sees the
             object queries and itself only, so its answer does not depend on the other prompts and the
             object-query outputs do not depend on the prompts.
-        prompts_only: answer the prompts only (interactive clicks): the object queries still run
-            through the blocks (prompts attend to them) but their masks and classes are not computed;
-            `pred_logits` / `pred_masks` are then absent from the output.
+        prompts_only: answer the prompts only (interactive clicks): the masks and classes of the object
+            queries are not computed; `pred_logits` / `pred_masks` are then absent from the output.
+        mask_logits: False = return the mask embeddings `pred_mask_embed` [B, Q, D] and
+            `prompt_mask_embed` [B, R, D] instead of `pred_masks` / `prompt_masks` (mask logit at a
+            pixel = embedding . instance_features there). Training evaluates them at sampled points
+            only, never materialising [B, Q, S, h, w].
+        cache: `object_query_cache(encoded)`: the object queries are then read from it and only the R
+            prompt queries run through the blocks (a click costs R queries, not Q + R); the answer
+            equals the decode without it. None = everything runs (training uses this path).
         """
         B, S = encoded.batch_size, encoded.num_frames
         H, W = encoded.image_size
-        Q = self.config.num_queries
         device = encoded.instance_features.device
-        grid_hw = (H // self.patch_size, W // self.patch_size)
         clicks = parse_prompts(prompts, B, S, (H, W), device) if prompts is not None else None
-        R = clicks.num_prompts if clicks is not None else 0
-
-        queries = self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)
-        attn_mask = None
-        if R > 0:
-            first_tokens = encoded.query_tokens[0][:, :, encoded.patch_start_idx :]
-            queries = torch.cat([queries, self.prompt_encoder.initial(first_tokens, grid_hw, clicks)], dim=1)
-            attn_mask = prompt_isolation_mask(Q, R, device)
-
-        masses = []
-        for block, layer_tokens, kv in zip(self.query_blocks, encoded.query_tokens, encoded.token_kv):
-            tokens = layer_tokens[:, :, encoded.patch_start_idx :]
-            queries, mass = self._run_block(block, queries, kv, tokens, grid_hw, clicks, attn_mask, return_frame_mass)
-            if mass is not None:
-                masses.append(mass)
-
-        out: dict[str, Any] = dict(encoded.geometry)
-        if prompts_only:
-            prompt_masks = self.query_heads.masks(queries[:, Q:], encoded.instance_features)  # [B, R, S, h, w]
+        if cache is None:
+            queries, masses = self._decode_queries(encoded, clicks, return_frame_mass)
+            if prompts_only:
+                queries = queries[:, self.config.num_queries :]
         else:
-            all_masks = self.query_heads.masks(queries, encoded.instance_features)  # [B, Q+R, S, h, w]
-            out["pred_logits"] = self.query_heads.class_logits(queries[:, :Q])
-            out["pred_masks"] = all_masks[:, :Q]
-            prompt_masks = all_masks[:, Q:]
+            self._check_cache(cache, encoded, return_frame_mass)
+            masses = list(cache.frame_mass) if return_frame_mass else []
+            prompt_queries = self.prompt_queries(encoded, clicks, cache) if clicks is not None else cache.queries[:, :0]
+            queries = prompt_queries if prompts_only else torch.cat([cache.queries, prompt_queries], dim=1)
+        valid = clicks.prompt_valid if clicks is not None else torch.zeros(B, 0, dtype=torch.bool, device=device)
+        out: dict[str, Any] = dict(encoded.geometry)
+        out.update(self._query_outputs(queries, encoded.instance_features, valid, not prompts_only, mask_logits))
         out["instance_features"] = encoded.instance_features
         if return_frame_mass:
             out["frame_attention_mass"] = torch.stack(masses)
-        out.update(self._prompt_outputs(queries[:, Q:], prompt_masks, clicks))
         return out
 
+    def object_query_cache(self, encoded: Encoded, return_frame_mass: bool = False) -> ObjectQueryCache:
+        """Run the Q object queries alone through the blocks and keep what prompts read from them
+        (see query_cache.py). Once per encoding; then `decode(encoded, prompts, cache=...)`."""
+        B, S = encoded.batch_size, encoded.num_frames
+        queries = self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)
+        mass_queries = self.config.num_queries if return_frame_mass else 0
+        self_kv, masses = [], []
+        for block, kv in zip(self.query_blocks, self.token_kv_of(encoded)):
+            queries, mass, pair = block.forward_objects(queries, kv, S, None, mass_queries, self.config.frame_mass_chunk)
+            self_kv.append(pair)
+            if mass is not None:
+                masses.append(mass)
+        return ObjectQueryCache(self_kv, queries, torch.stack(masses) if masses else None)
+
+    def prompt_queries(self, encoded: Encoded, clicks: ClickBatch, cache: ObjectQueryCache) -> Tensor:
+        """The R prompt queries after the last block [B, R, Dq], the object queries read from `cache`.
+
+        Static shapes, no host synchronisation: this (with `decode_clicks`) is what the Predictor
+        captures in a CUDA graph.
+        """
+        S = encoded.num_frames
+        H, W = encoded.image_size
+        grid_hw = (H // self.patch_size, W // self.patch_size)
+        Q, R = cache.num_queries, clicks.num_prompts
+        encoder = self.prompt_encoder
+        sampling = encoder.sampling(clicks, S, grid_hw)
+        token_kv = self.token_kv_of(encoded)
+        # The object queries' residual stream is fp32 under autocast; the prompts' is kept in the same dtype.
+        prompts = encoder.initial(token_kv[0], S, grid_hw, clicks, sampling).to(cache.queries.dtype)
+        refresh = encoder.refresh_layers(token_kv, sampling, clicks)  # [L, B, R, Dq]
+        allowed = prompt_isolation_mask(Q, R, prompts.device)[Q:]  # [R, Q+R]
+        # As an additive mask in the attention's dtype, made once: SDPA would convert a bool mask per block.
+        device_type = prompts.device.type
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else prompts.dtype
+        attn_mask = torch.zeros(allowed.shape, dtype=dtype, device=prompts.device).masked_fill_(~allowed, float("-inf"))
+        for i, (block, kv) in enumerate(zip(self.query_blocks, token_kv)):
+            prompts = block.forward_prompts(prompts + refresh[i], kv, cache.self_kv[i], attn_mask)
+        return prompts
+
+    def decode_clicks(
+        self, encoded: Encoded, clicks: ClickBatch, cache: ObjectQueryCache, mask_logits: bool = True
+    ) -> dict[str, Tensor]:
+        """`decode(encoded, prompts, prompts_only=True, cache=cache)` on already parsed clicks:
+        prompt_masks [B, R, S, h, w] (or prompt_mask_embed [B, R, D]), prompt_scores [B, R], prompt_valid [B, R]."""
+        queries = self.prompt_queries(encoded, clicks, cache)
+        return self._query_outputs(queries, encoded.instance_features, clicks.prompt_valid, False, mask_logits)
+
+    def _decode_queries(
+        self, encoded: Encoded, clicks: ClickBatch | None, return_frame_mass: bool
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Object and prompt queries together through every block -> ([B, Q+R, Dq], L x [B, Q, S] masses)."""
+        B, S = encoded.batch_size, encoded.num_frames
+        H, W = encoded.image_size
+        Q = self.config.num_queries
+        grid_hw = (H // self.patch_size, W // self.patch_size)
+        R = clicks.num_prompts if clicks is not None else 0
+        queries = self.query_embed.weight.unsqueeze(0).expand(B, -1, -1)
+        deferred = encoded.layer_tokens is not None
+        sources = encoded.layer_tokens if deferred else encoded.token_kv
+        attn_mask = None
+        if R > 0:
+            first = self.query_blocks[0]
+
+            def initial(source: Tensor) -> Tensor:
+                kv = first.token_kv(source) if deferred else source
+                return self.prompt_encoder.initial(kv, S, grid_hw, clicks)
+
+            prompts = checkpoint(initial, sources[0], use_reentrant=False) if deferred else initial(sources[0])
+            queries = torch.cat([queries, prompts], dim=1)
+            attn_mask = prompt_isolation_mask(Q, R, queries.device)
+        masses = []
+        for block, source in zip(self.query_blocks, sources):
+            queries, mass = self._run_block(block, queries, source, S, grid_hw, clicks, attn_mask, return_frame_mass,
+                                            deferred)  # fmt: skip
+            if mass is not None:
+                masses.append(mass)
+        return queries, masses
+
+    def _query_outputs(
+        self, queries: Tensor, features: Tensor, valid: Tensor, with_objects: bool, mask_logits: bool
+    ) -> dict[str, Tensor]:
+        """queries [B, Q+R, Dq] (with_objects) or [B, R, Dq], features [B, S, D, h, w], valid [B, R]
+        -> the heads' outputs (see the module docstring)."""
+        heads = self.query_heads
+        B, R = valid.shape
+        Q = queries.shape[1] - R
+        out: dict[str, Tensor] = {}
+        if with_objects:
+            out["pred_logits"] = heads.class_logits(queries[:, :Q])
+        if mask_logits:
+            masks = heads.masks(queries, features)  # [B, (Q+)R, S, h, w]
+            if with_objects:
+                out["pred_masks"] = masks[:, :Q]
+            out["prompt_masks"] = masks[:, Q:] * valid[:, :, None, None, None].to(masks.dtype)
+        else:
+            embed = heads.mask_embedding(queries)  # [B, (Q+)R, D]
+            if with_objects:
+                out["pred_mask_embed"] = embed[:, :Q]
+            out["prompt_mask_embed"] = embed[:, Q:] * valid[:, :, None].to(embed.dtype)
+        scores = heads.prompt_scores(queries[:, Q:]) if R > 0 else queries.new_zeros(B, 0)
+        out["prompt_scores"] = scores * valid.to(scores.dtype)
+        out["prompt_valid"] = valid
+        return out
+
+    def _check_cache(self, cache: ObjectQueryCache, encoded: Encoded, return_frame_mass: bool) -> None:
+        if cache.batch_size != encoded.batch_size or len(cache.self_kv) != len(self.query_blocks):
+            raise ValueError(
+                f"cache holds {cache.batch_size} scene(s) x {len(cache.self_kv)} layers but the encoding has "
+                f"{encoded.batch_size} x {len(self.query_blocks)}: build it with object_query_cache(encoded)"
+            )
+        if return_frame_mass and cache.frame_mass is None:
+            raise ValueError("return_frame_mass needs a cache built with object_query_cache(encoded, return_frame_mass=True)")
+
     def forward(
-        self, images: Tensor, prompts: Prompts | None = None, return_frame_mass: bool | None = None
+        self,
+        images: Tensor,
+        prompts: Prompts | None = None,
+        return_frame_mass: bool | None = None,
+        heads: Collection[str] | None = None,
+        mask_logits: bool = True,
     ) -> dict[str, Any]:
-        """images [B, S, 3, H, W] in [0, 1] -> output dict; frame mass defaults to `self.training`."""
+        """images [B, S, 3, H, W] in [0, 1] -> output dict; frame mass defaults to `self.training`.
+
+        heads and mask_logits: see `encode` and `decode`.
+        """
         if return_frame_mass is None:
             return_frame_mass = self.training
-        return self.decode(self.encode(images), prompts, return_frame_mass)
+        return self.decode(self.encode(images, heads), prompts, return_frame_mass, mask_logits=mask_logits)
 
     # ---- internals ------------------------------------------------------------------------------
     def _run_block(
         self,
         block: QueryBlock,
         queries: Tensor,
-        kv: Tensor,
-        tokens: Tensor,
+        source: Tensor,
+        num_frames: int,
         grid_hw: tuple[int, int],
         clicks: ClickBatch | None,
         attn_mask: Tensor | None,
         return_frame_mass: bool,
+        deferred: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """queries [B, Q+R, Dq], kv [B, S*P', 2 Dq], tokens [B, S, P', C] (prompt refresh) ->
-        (queries [B, Q+R, Dq], mass [B, Q, S] or None)."""
-        if clicks is not None and clicks.num_prompts > 0:
-            Q = self.config.num_queries
-            refreshed = queries[:, Q:] + self.prompt_encoder.refresh(tokens, grid_hw, clicks)
-            queries = torch.cat([queries[:, :Q], refreshed], dim=1)
+        """queries [B, Q+R, Dq], source = kv [B, S*P', 2 Dq] (or, deferred, the layer's patch tokens
+        [B, S, P', C], projected here) -> (queries [B, Q+R, Dq], mass [B, Q, S] or None)."""
         mass_queries = self.config.num_queries if return_frame_mass else 0
-        args = (queries, kv, tokens.shape[1], attn_mask, mass_queries, self.config.frame_mass_chunk)
-        if self.config.checkpoint_blocks and torch.is_grad_enabled():
-            return checkpoint(block, *args, use_reentrant=False)
-        return block(*args)
 
-    def _prompt_outputs(self, prompt_queries: Tensor, prompt_masks: Tensor, clicks: ClickBatch | None) -> dict[str, Tensor]:
-        """prompt_queries [B, R, Dq], prompt_masks [B, R, S, h, w] -> prompt_masks, prompt_scores, prompt_valid."""
-        B, R = prompt_queries.shape[:2]
-        if clicks is None:
-            valid = torch.zeros(B, 0, dtype=torch.bool, device=prompt_queries.device)
-        else:
-            valid = clicks.prompt_valid
-        scores = self.query_heads.prompt_scores(prompt_queries) if R > 0 else prompt_queries.new_zeros(B, 0)
-        return {
-            "prompt_masks": prompt_masks * valid[:, :, None, None, None].to(prompt_masks.dtype),
-            "prompt_scores": scores * valid.to(scores.dtype),
-            "prompt_valid": valid,
-        }
+        def run(queries: Tensor, source: Tensor) -> tuple[Tensor, Tensor | None]:
+            kv = block.token_kv(source) if deferred else source
+            if clicks is not None and clicks.num_prompts > 0:
+                Q = self.config.num_queries
+                refreshed = queries[:, Q:] + self.prompt_encoder.refresh(kv, num_frames, grid_hw, clicks)
+                queries = torch.cat([queries[:, :Q], refreshed], dim=1)
+            return block(queries, kv, num_frames, attn_mask, mass_queries, self.config.frame_mass_chunk)
+
+        if self.config.checkpoint_blocks and torch.is_grad_enabled():
+            return checkpoint(run, queries, source, use_reentrant=False)
+        return run(queries, source)
 
 
 def build_segvggt(backbone_cfg: dict | None = None, **options: Any) -> SegVGGT:

@@ -25,13 +25,15 @@ def is_new_parameter(name: str) -> bool:
 
 def should_train(name: str, freeze_patch_embed: bool, freeze_backbone: str) -> bool:
     """The trainability rule (see ModelConfig.freeze_backbone) for one parameter name."""
+    if freeze_backbone == "frozen" and ".lora_" in name:
+        return False  # "frozen" builds no adapters (lora_rank 0); should any exist, they stay frozen too
     if is_new_parameter(name):
         return True
     if ".base_layer." in name:
         return False  # LoRA learns the update of these weights
     if name.endswith("patch_embed.mask_token"):
         return False  # unused by VGGT's forward; trainable it would trip DDP's unused-parameter check
-    if freeze_backbone == "all":
+    if freeze_backbone in ("all", "frozen"):
         return False
     if freeze_backbone == "aggregator" and name.startswith(AGGREGATOR_PREFIX):
         return False

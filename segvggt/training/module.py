@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 
 import lightning as L
@@ -10,10 +9,13 @@ import torch
 
 from segvggt.config import experiment_from_dict
 from segvggt.evaluation.scene_eval import SceneEvaluator
+from segvggt.hub import resolve_checkpoint
 from segvggt.losses import SetCriterion
 from segvggt.segmentation.segvggt import SegVGGT
 from segvggt.training.objective import training_losses
-from segvggt.training.optim import build_optimizer
+from segvggt.training.optim import build_optimizer, fused_is_compatible
+from segvggt.training.low_precision import autocast_dtype, store_frozen_matrices
+from segvggt.training.teacher import low_precision_teacher, make_teacher
 from segvggt.types import SceneBatch
 
 logger = logging.getLogger(__name__)
@@ -30,20 +32,28 @@ class SegVGGTModule(L.LightningModule):
         self.criterion = SetCriterion(self.cfg.loss)
         point_head = getattr(self.model.vggt, "point_head", None)
         if point_head is not None:
-            # No loss supervises the point head (VGGT's default objective drops it too); frozen, it
-            # keeps its pre-trained values and DDP needs no unused-parameter search.
+            # No loss supervises the point head (VGGT's default objective drops it too): it does not run
+            # in training and stays frozen at its pre-trained values.
             point_head.requires_grad_(False)
-        self._teacher = None  # not a registered submodule: never trained, never saved in checkpoints
         if self.cfg.pretrained:
-            self.model.load_vggt_checkpoint(self.cfg.pretrained)
-        if self.cfg.geometry_supervision == "teacher":
-            teacher = copy.deepcopy(self.model.vggt)
-            if hasattr(teacher, "merge_and_unload"):
-                teacher = teacher.merge_and_unload()
-            self._teacher = teacher.eval().requires_grad_(False)
+            self.model.load_vggt_checkpoint(resolve_checkpoint(self.cfg.pretrained))  # a path or hf://org/name/file
+        teacher = make_teacher(self.model.vggt) if self.cfg.geometry_supervision == "teacher" else None
+        # Set through object.__setattr__ so that nn.Module does not register it: the teacher is never
+        # trained, never saved in checkpoints (it is rebuilt from `pretrained`) and invisible to DDP.
+        object.__setattr__(self, "_teacher", teacher)
         self.evaluator = SceneEvaluator(self.cfg.data, self.cfg.eval)
 
+    @property
+    def teacher(self):
+        """The frozen geometry teacher (None unless geometry_supervision is "teacher")."""
+        return self._teacher
+
     def on_fit_start(self) -> None:
+        dtype = autocast_dtype(self.trainer.precision)
+        if dtype is not None:  # mixed precision: frozen matrices in the autocast dtype (same results)
+            store_frozen_matrices(self.model.vggt.aggregator, dtype)
+            if self._teacher is not None:
+                low_precision_teacher(self._teacher, dtype)
         if self._teacher is not None:
             self._teacher.to(self.device)
 
@@ -71,5 +81,24 @@ class SegVGGTModule(L.LightningModule):
         self.log_dict({f"val/{k}": float(v) for k, v in metrics.items()}, sync_dist=False)
 
     def configure_optimizers(self):
-        optimizer, scheduler = build_optimizer(self.model, self.cfg.optim, self.cfg.trainer.max_steps)
+        fused = fused_is_compatible(self.cfg.optim.grad_clip, self._grad_scaler() is not None)
+        optimizer, scheduler = build_optimizer(self.model, self.cfg.optim, self.cfg.trainer.max_steps, fused=fused)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip by global norm, here rather than in Lightning's precision plugin, which refuses fused
+        optimizers whenever clipping is on. The gradients are true gradients at this point: without a
+        scaler (32-true, bf16-mixed) they never were scaled, with one (16-mixed) Lightning has unscaled
+        them already and the optimizer is the non-fused one (see fused_is_compatible). Logs the norm
+        before clipping as train/grad_norm."""
+        if not gradient_clip_val:
+            return
+        if gradient_clip_algorithm not in (None, "norm"):
+            raise ValueError(f"only gradient clipping by norm is supported, got {gradient_clip_algorithm!r}")
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+        self.log("train/grad_norm", norm.detach(), batch_size=1)
+
+    def _grad_scaler(self):
+        trainer = self._trainer
+        return None if trainer is None else getattr(trainer.precision_plugin, "scaler", None)

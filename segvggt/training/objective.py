@@ -6,14 +6,13 @@ The LightningModule only calls `training_losses` and logs what it returns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
 from segvggt.losses import SetCriterion, geometry_losses, ground_truth_targets, sample_prompts, teacher_targets
 from segvggt.losses.config import LossConfig
 from segvggt.training.config import PromptTrainingConfig
+from segvggt.training.teacher import GEOMETRY_HEADS, teacher_outputs
 from segvggt.types import SceneBatch
 
 
@@ -46,7 +45,7 @@ def training_losses(
     loss_cfg: LossConfig,
     prompt_cfg: PromptTrainingConfig,
     geometry_supervision: str,
-    teacher: Callable[[Tensor], dict] | None = None,
+    teacher: nn.Module | None = None,
     generator: torch.Generator | None = None,
 ) -> dict[str, Tensor]:
     """Unweighted named losses of one batch (weights: `criterion.weighted_sum`).
@@ -54,17 +53,24 @@ def training_losses(
     Args:
         batch: SceneBatch with images [B, S, 3, H, W] and targets at (H/2, W/2).
         geometry_supervision: "gt", "teacher" (needs `teacher`, a frozen VGGT) or "none".
+
+    Only what a loss reads is computed: the point head does not run, and the masks come as mask
+    embeddings that the criterion evaluates at its sampled points. The teacher runs first, one scene
+    at a time, so its transient memory is not added to the student's stored activations.
     """
     prompts, prompt_targets = sample_batch_prompts(batch, prompt_cfg, generator)
     need_mass = loss_cfg.fada_loss or loss_cfg.fada_in_cost
-    out = model(batch.images, prompts=prompts, return_frame_mass=need_mass)
-    losses = criterion(out, batch.targets, prompt_targets=prompt_targets, generator=generator)
+    heads: tuple[str, ...] = GEOMETRY_HEADS
     if geometry_supervision == "gt":
-        losses.update(geometry_losses(out, ground_truth_targets(batch), loss_cfg))
+        geometry = ground_truth_targets(batch)
     elif geometry_supervision == "teacher":
         if teacher is None:
             raise ValueError("geometry_supervision='teacher' needs a teacher model")
-        with torch.no_grad():
-            teacher_out = teacher(batch.images)
-        losses.update(geometry_losses(out, teacher_targets(teacher_out, tuple(batch.images.shape[-2:])), loss_cfg))
+        geometry = teacher_targets(teacher_outputs(teacher, batch.images), tuple(batch.images.shape[-2:]))
+    else:
+        geometry, heads = None, ()
+    out = model(batch.images, prompts=prompts, return_frame_mass=need_mass, heads=heads, mask_logits=False)
+    losses = criterion(out, batch.targets, prompt_targets=prompt_targets, generator=generator)
+    if geometry is not None:
+        losses.update(geometry_losses(out, geometry, loss_cfg))
     return losses

@@ -1,4 +1,5 @@
-"""Tiny raw ScanNet / ScanNet++ scenes written in the real on-disk formats, for the preparation tests.
+"""Tiny raw ScanNet scenes written in the real on-disk formats, for the preparation tests
+(the ScanNet++ layout is in scannetpp_fixtures.py, which reuses this box room).
 
 The ScanNet scene (`scene0000_00`): floor of two rooms (segments 10 and 11), a back wall (20), a
 chair (30 top, 31 rest), a table (40, 41), a pillow (50) and a stool cushion (60), as boxes with
@@ -225,81 +226,3 @@ def write_scannet_scene(raw: Path, *, frames: str = "sens", instances: str = "zi
                     z.writestr(f"{kind}{filt}/{i}.png", png_bytes(r[idx]))
     return ScanNetFixture(d, verts, faces, segs, poses, marks, inst_v)
 
-
-# ---------------------------------------------------------------- ScanNet++
-PP_SCENE = "0a1b2c3d4e"
-# (label, segments) in segGroups order: instance id = index; "office chair" overlaps the chair's side segment
-PP_GROUPS = [("wall", [20]), ("floor", [10, 11]), ("chair", [30, 31]), ("table", [40, 41]),
-             ("cabinet", [50]), ("office chair", [31]), ("mystery thing", [60])]  # fmt: skip
-PP_EXCLUDED = [0, 5, 7]
-
-
-def rotation_to_quaternion(R: np.ndarray) -> np.ndarray:
-    """[3, 3] rotation -> (w, x, y, z)."""
-    w = np.sqrt(max(0.0, 1 + R[0, 0] + R[1, 1] + R[2, 2])) / 2
-    x = np.copysign(np.sqrt(max(0.0, 1 + R[0, 0] - R[1, 1] - R[2, 2])) / 2, R[2, 1] - R[1, 2])
-    y = np.copysign(np.sqrt(max(0.0, 1 - R[0, 0] + R[1, 1] - R[2, 2])) / 2, R[0, 2] - R[2, 0])
-    z = np.copysign(np.sqrt(max(0.0, 1 - R[0, 0] - R[1, 1] + R[2, 2])) / 2, R[1, 0] - R[0, 1])
-    return np.array([w, x, y, z])
-
-
-def write_scannetpp_scene(raw: Path, *, poses: str = "colmap", source: str = "iphone", depth_png: bool = True):
-    """Write RAW/data/<scene>/ in the ScanNet++ layout. poses: 'colmap' or 'nerfstudio' (iPhone);
-    source 'dslr' writes undistorted images + transforms_undistorted.json. Returns (scene_dir, marks, poses)."""
-    d = raw / "data" / PP_SCENE
-    (d / "scans").mkdir(parents=True, exist_ok=True)
-    verts, faces, segs, marks = build_mesh()
-    write_ply(d / "scans" / "mesh_aligned_0.05.ply", verts, faces)
-    (d / "scans" / "segments.json").write_text(json.dumps({"segIndices": segs.tolist()}))
-    groups = [{"id": k, "objectId": k, "segments": s, "label": lab} for k, (lab, s) in enumerate(PP_GROUPS)]
-    (d / "scans" / "segments_anno.json").write_text(json.dumps({"segGroups": groups}))
-    (d / "scans" / "mesh_aligned_0.05_mask.txt").write_text("".join(f"{i}\n" for i in PP_EXCLUDED))
-    rc = MeshRaycaster(verts, faces)
-    c2ws = [p for p in camera_poses() if np.all(np.isfinite(p))]
-    folder = d / source
-    img_dir = folder / ("rgb" if source == "iphone" else "undistorted_images")
-    img_dir.mkdir(parents=True, exist_ok=True)
-    if source == "iphone" and depth_png:
-        (folder / "depth").mkdir(exist_ok=True)
-    names = [f"frame_{i:06d}" for i in range(len(c2ws))] if source == "iphone" else [f"DSC{i:05d}" for i in range(len(c2ws))]
-    for name, c2w in zip(names, c2ws):
-        cfw = np.linalg.inv(c2w)[:3]
-        hc = rc.cast(cfw, K_COLOR, *COLOR_HW)
-        color = np.stack([np.clip(hc.depth * 50, 0, 255)] * 3, -1).astype(np.uint8)
-        (img_dir / f"{name}.jpg").write_bytes(jpg_bytes(color))
-        if source == "iphone" and depth_png:
-            hd = rc.cast(cfw, _k_depth_pp(), *DEPTH_HW)
-            (folder / "depth" / f"{name}.png").write_bytes(png_bytes(np.round(hd.depth * 1000).astype(np.uint16)))
-    h, w = COLOR_HW
-    if poses == "colmap" and source == "iphone":
-        (folder / "colmap").mkdir(exist_ok=True)
-        (folder / "colmap" / "cameras.txt").write_text(
-            f"# Camera list\n1 OPENCV {w} {h} {K_COLOR[0, 0]} {K_COLOR[1, 1]} {K_COLOR[0, 2]} {K_COLOR[1, 2]} 0 0 0 0\n"
-        )
-        lines = ["# Image list with two lines of data per image:"]
-        for k, (name, c2w) in enumerate(zip(names, c2ws)):
-            cfw = np.linalg.inv(c2w)
-            q, t = rotation_to_quaternion(cfw[:3, :3]), cfw[:3, 3]
-            lines.append(f"{k + 1} {' '.join(map(str, q))} {' '.join(map(str, t))} 1 {name}.jpg")
-            lines.append("" if k % 2 else "10.5 20.5 -1 30.5 40.5 7")
-        (folder / "colmap" / "images.txt").write_text("\n".join(lines) + "\n")
-    else:
-        ns = folder / "nerfstudio"
-        ns.mkdir(exist_ok=True)
-        fr = [{"file_path": f"{img_dir.name}/{n}.jpg", "transform_matrix": (c @ np.diag([1.0, -1, -1, 1])).tolist()}
-              for n, c in zip(names, c2ws)]  # fmt: skip
-        meta = {"fl_x": K_COLOR[0, 0], "fl_y": K_COLOR[1, 1], "cx": K_COLOR[0, 2], "cy": K_COLOR[1, 2], "w": w, "h": h,
-                "camera_model": "PINHOLE", "frames": fr[:-1], "test_frames": fr[-1:]}  # fmt: skip
-        name = "transforms.json" if source == "iphone" else "transforms_undistorted.json"
-        (ns / name).write_text(json.dumps(meta))
-    return d, marks, c2ws
-
-
-def _k_depth_pp() -> np.ndarray:
-    """iPhone depth intrinsics = colour intrinsics scaled to the depth resolution (64x48 of 128x96)."""
-    K = K_COLOR.copy()
-    K[0, 0] *= 0.5
-    K[1, 1] *= 0.5
-    K[0, 2] = (K[0, 2] + 0.5) * 0.5 - 0.5
-    K[1, 2] = (K[1, 2] + 0.5) * 0.5 - 0.5
-    return K

@@ -183,4 +183,4 @@ def test_tool_prints_one_line(raw, tmp_path):
     assert PreparedScene(tmp_path, SCENE).benchmark == "scannet200"
     bad = subprocess.run([sys.executable, str(REPO / "tools" / "prepare_scannet.py"), "--raw", str(tmp_path / "nope"),
                           "--out", str(tmp_path), "--benchmark", "scannet"], capture_output=True, text=True, cwd=REPO, env=env)  # fmt: skip
-    assert bad.returncode == 1 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1

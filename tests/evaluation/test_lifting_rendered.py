@@ -11,6 +11,7 @@ from segvggt.evaluation.lifting import (
     lift_ground_truth_masks,
     lift_masks,
     lift_predictions,
+    lift_ranked,
     point_visibility,
     select_geometry,
 )
@@ -208,3 +209,25 @@ def test_lift_predictions_names_a_class_count_mismatch():
     with pytest.raises(ValueError, match="synthetic"):
         lift_predictions(torch.zeros(2, 5), torch.zeros(2, 4, 24, 32), cams, K, torch.ones(4, H, W),
                          torch.zeros(3, 3), None, classes)  # fmt: skip
+
+
+def test_topk_pairs_list_one_lifted_mask_under_several_labels():
+    classes = benchmark_classes("synthetic")
+    cams, K = _cameras()
+    depth, ids = _render(cams, K)
+    points, _, sp = _scene_points()
+    logits, mask_logits = _predictions(ids, classes)
+    sofa = classes.index_of(np.array([6]))[0]
+    logits[1, sofa] = 0.9  # box B: chair (1.0) or sofa (0.9)
+    config = LiftConfig(min_score=0.05, top_k=6, ranking="topk_pairs")
+    both = lift_ranked(logits, mask_logits, cams, K, depth, points, sp, classes, config,
+                       rankings=("topk_pairs", "per_query"))  # fmt: skip
+    pairs, per_query = both["topk_pairs"], both["per_query"]
+    assert per_query.source_index.tolist() == [0, 1] and per_query.labels.tolist() == [3, 4]
+    rows_b = np.flatnonzero(pairs.source_index == 1)
+    assert sorted(pairs.labels[rows_b].tolist()) == [4, 6]
+    assert (pairs.masks[rows_b[0]] == pairs.masks[rows_b[1]]).all()  # the same lifted mask
+    assert (pairs.masks[rows_b[0]] == per_query.masks[1]).all()
+    assert np.all(np.diff(pairs.scores) <= 0)
+    single = lift_predictions(logits, mask_logits, cams, K, depth, points, sp, classes, config)
+    assert single.labels.tolist() == pairs.labels.tolist()

@@ -101,12 +101,13 @@ def test_cli_writes_every_output(infer_main, capsys, photos, ckpt_path, tmp_path
 def test_cli_replaces_out_only_with_overwrite(infer_main, capsys, photos, ckpt_path, tmp_path):
     folder, _ = photos
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("keep me")
     code, io = run(infer_main, capsys, folder, ckpt_path, out)
-    assert code == 2 and "already exists" in io.err and (out / "old.txt").exists()
+    assert code == 0, io.err
+    (out / "cameras.json").write_text("stale")
+    code, io = run(infer_main, capsys, folder, ckpt_path, out)
+    assert code == 2 and "already exists" in io.err and (out / "cameras.json").read_text() == "stale"
     code, io = run(infer_main, capsys, folder, ckpt_path, out, "--overwrite")
-    assert code == 0 and not (out / "old.txt").exists() and (out / "cameras.json").is_file()
+    assert code == 0 and (out / "cameras.json").read_text() != "stale"
     assert leftovers(tmp_path) == []
 
 

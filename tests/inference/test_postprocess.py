@@ -140,3 +140,43 @@ def test_folder_listing_frames_and_names(tmp_path):
     assert output_names(["x/a.jpg", "y/a.png", "b.jpg"]) == ["a_jpg", "a_png", "b_jpg"]
     assert output_names(["x/a.jpg", "b.jpg"]) == ["a", "b"]
     assert np.array_equal(select_frames(paths, None), paths)
+
+
+def test_factorised_mask_logits_equal_the_dense_ones_everywhere_they_are_read():
+    from segvggt.inference.mask_logits import MaskLogits
+
+    torch.manual_seed(0)
+    embed, features = torch.randn(7, 4), torch.randn(5, 4, 3, 6)
+    dense = torch.einsum("qd,sdhw->qshw", embed, features) * 3
+    masks = MaskLogits(embed * 3, features)
+    assert masks.shape == dense.shape and len(masks) == 7
+    torch.testing.assert_close(masks.float(), dense)
+    torch.testing.assert_close(masks[:, 2], dense[:, 2])
+    torch.testing.assert_close(masks[torch.tensor([4, 1])][:, 1:3], dense[[4, 1]][:, 1:3])
+    logits = torch.randn(7, 3)
+    for a, b in zip(pp.instance_scores(logits, masks), pp.instance_scores(logits, dense)):
+        torch.testing.assert_close(a, b)
+    queries, _, scores = pp.select_instances(logits, masks, 0.0, 0.5)
+    assert queries.tolist() == pp.select_instances(logits, dense, 0.0, 0.5)[0].tolist()
+    assert torch.equal(pp.assign_mask_pixels(masks[queries], scores, 0.5), pp.assign_mask_pixels(dense[queries], scores, 0.5))
+
+
+def test_point_cloud_to_host_keeps_raster_order_and_splits_by_instance():
+    S, H, W = 2, 2, 3
+    points = torch.arange(S * H * W * 3, dtype=torch.float32).view(S, H, W, 3)
+    confidence = torch.arange(S * H * W, dtype=torch.float32).view(S, H, W) + 1
+    images = torch.rand(S, 3, H, W)
+    valid = torch.tensor([[[1, 1, 0], [1, 0, 1]], [[0, 1, 1], [1, 1, 1]]], dtype=torch.bool)
+    ids = torch.tensor([[[2, 0, 1], [2, 1, 0]], [[1, 0, 0], [2, 0, 2]]], dtype=torch.int32)
+    cloud = pp.point_cloud_to_host(points, confidence, images, valid, ids, 2)
+    np.testing.assert_array_equal(cloud.points, points[valid].numpy())  # raster order, as before
+    np.testing.assert_array_equal(cloud.instance_ids, ids[valid].numpy())
+    assert cloud.views.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1] and cloud.views.dtype == np.int32
+    np.testing.assert_array_equal(cloud.colors, (images.permute(0, 2, 3, 1)[valid] * 255).round().to(torch.uint8).numpy())
+    flat_ids = ids[valid]
+    for n in (1, 2):  # each instance's valid points, in raster order
+        np.testing.assert_array_equal(cloud.instance_points[n - 1], points[valid][flat_ids == n].numpy())
+        np.testing.assert_array_equal(cloud.instance_confidence[n - 1], confidence[valid][flat_ids == n].numpy())
+    assert cloud.pixels_per_view.tolist() == [[2, 1], [2, 2]]  # all pixels, valid or not
+    empty = pp.point_cloud_to_host(points, confidence, images, valid, torch.zeros_like(ids), 0)
+    assert empty.instance_points == [] and empty.pixels_per_view.shape == (0, S)

@@ -108,5 +108,5 @@ def test_class_term_uses_label_probability(targets_from_masks):
 def test_mask_shape_mismatch_is_a_clear_error(targets_from_masks):
     targets = targets_from_masks(torch.ones(1, 2, 4, 4))
     out = {"pred_masks": torch.zeros(1, 3, 2, 8, 8), "pred_logits": torch.zeros(1, 3, 2)}
-    with pytest.raises(ValueError, match="do not match pred_masks"):
+    with pytest.raises(ValueError, match="do not match the predicted"):
         HungarianMatcher(LossConfig())(out, [targets])

@@ -1,7 +1,10 @@
+"""Training clicks: the evaluation's rule (MV-SAM protocol), so both share one distribution."""
+
 import pytest
 import torch
 
-from segvggt.losses.prompt_clicks import interior_depth, sample_prompts
+from segvggt.evaluation.prompt_metrics import seeded_clicks
+from segvggt.losses.prompt_clicks import eligible_instances, interior_depth, place_clicks, sample_prompts
 from segvggt.types import InstanceTargets
 
 
@@ -21,36 +24,46 @@ def _scene():
     return ids, targets
 
 
-def test_positives_inside_negatives_outside():
+def test_positives_inside_negatives_outside_exact_counts():
     ids, targets = _scene()
     for seed in range(10):
         prompts, prompt_targets = sample_prompts(
-            ids, targets, num_prompts=5, max_positive=4, max_negative=3, max_views=2,
+            ids, targets, num_prompts=5, max_positive=4, max_negative=3, max_views=0,
             generator=torch.Generator().manual_seed(seed),
         )
         assert len(prompts) == prompt_targets.numel() == 2  # capped at N instances, each once
         assert sorted(prompt_targets.tolist()) == [0, 1]
         for clicks, n in zip(prompts, prompt_targets.tolist()):
             inst = int(targets.instance_ids[n])
-            assert clicks[0][3] is True  # first click positive
-            assert 1 <= sum(c[3] for c in clicks) <= 4 and sum(not c[3] for c in clicks) <= 3
+            assert [c[3] for c in clicks] == [True] * 4 + [False] * 3  # positives first, exact counts
             for frame, x, y, positive in clicks:
                 inside = int(ids[frame, int(y), int(x)]) == inst
                 assert inside == positive
                 assert x == int(x) and y == int(y)
+            if inst == 7:  # spread over both views that show it
+                assert {c[0] for c in clicks} == {0, 2}
+
+
+def test_max_views_limits_the_views():
+    ids, targets = _scene()
+    for seed in range(5):
+        prompts, pt = sample_prompts(ids, targets, 2, max_positive=6, max_negative=2, max_views=1,
+                                     generator=torch.Generator().manual_seed(seed))
+        for clicks in prompts:
+            assert len({c[0] for c in clicks}) == 1
 
 
 def test_positives_prefer_the_interior():
     ids, targets = _scene()
     depth = interior_depth(ids == 7)
     for seed in range(5):
-        prompts, pt = sample_prompts(ids, targets, 2, max_positive=6, max_negative=0, max_views=2,
+        prompts, pt = sample_prompts(ids, targets, 2, max_positive=6, max_negative=0,
                                      generator=torch.Generator().manual_seed(seed))
         for clicks, n in zip(prompts, pt.tolist()):
             if n != 0:
                 continue
             for frame, x, y, _ in clicks:
-                # 10x12 box: deepest pixel survives 5 erosions; interior = at least 3
+                # 10x12 box: deepest pixel survives 5 erosions; interior = more than 2
                 assert int(depth[frame, int(y), int(x)]) >= 3
 
 
@@ -59,6 +72,28 @@ def test_interior_depth_known_values():
     mask[0, 1:6, 1:6] = True
     depth = interior_depth(mask)
     assert depth[0, 3, 3] == 3 and depth[0, 2, 3] == 2 and depth[0, 1, 1] == 1 and depth[0, 0, 0] == 0
+
+
+def test_objects_below_a_tenth_of_a_percent_are_never_prompted():
+    _, targets = _scene()
+    big = torch.zeros(3, 48, 64, dtype=torch.int64)  # 3072 pixels: 0.1 % = 3.07 pixels
+    big[0, 4:14, 6:18] = 7
+    big[1, 0, 0:3] = 9  # 3 pixels: below 0.1 %
+    assert eligible_instances(big, torch.tensor([7, 9])).tolist() == [True, False]
+    for seed in range(5):
+        prompts, pt = sample_prompts(big, targets, 2, generator=torch.Generator().manual_seed(seed))
+        assert pt.tolist() == [0]
+
+
+def test_training_and_evaluation_share_the_rule():
+    """With the same generator state the training sampler and the evaluation's seeded clicks agree."""
+    ids, _ = _scene()
+    a = place_clicks(ids == 7, 10, 2, torch.Generator().manual_seed(5))
+    evaluation = seeded_clicks(ids, 7, 10, 2, seed=1)
+    assert len(evaluation) == 12 and {c[0] for c in evaluation} == {0, 2}
+    # the view histogram of the training rule equals the evaluation's: 5 + 1 clicks per view
+    for clicks in (a, evaluation):
+        assert sorted(sum(1 for c in clicks if c[0] == v) for v in (0, 2)) == [6, 6]
 
 
 def test_deterministic_with_a_seed():

@@ -52,14 +52,21 @@ def test_mask_logits_are_the_dot_product_of_query_embedding_and_features(make_mo
     with torch.no_grad():
         enc = model.encode(conv_fixture["images"])
         out = model.decode(enc)
-        # Recompute the final queries' embedding through the public pieces, then one pixel by hand.
+        # Recompute the final queries' embedding through the public pieces, then one pixel by hand:
+        # the blocks read the global-block patch tokens of their layers from the plain aggregator.
+        tokens_list, start = model.vggt.aggregator(conv_fixture["images"])
         queries = model.query_embed.weight[None]
-        for block, tokens in zip(model.query_blocks, enc.query_tokens):
-            patches = tokens[:, :, enc.patch_start_idx:]
+        for block, layer in zip(model.query_blocks, model.query_layers):
+            patches = tokens_list[layer][:, :, start:, 32:]
             queries, _ = block(queries, block.token_kv(patches), patches.shape[1])
         embed = model.query_heads.mask_embed(model.query_heads.norm(queries))
+        embedded = model.decode(enc, mask_logits=False)
     pixel = (embed[0, 2] * enc.instance_features[0, 1, :, 7, 9]).sum()
     torch.testing.assert_close(out["pred_masks"][0, 2, 1, 7, 9], pixel)
+    # mask_logits=False returns that embedding instead of the [B, Q, S, h, w] logits.
+    assert "pred_masks" not in embedded and "prompt_masks" not in embedded
+    torch.testing.assert_close(embedded["pred_mask_embed"], embed)
+    assert torch.equal(embedded["pred_logits"], out["pred_logits"])
 
 
 def test_forward_equals_decode_of_encode_exactly(make_model, conv_fixture):
@@ -131,11 +138,12 @@ def test_query_layer_options_build_one_block_per_selected_layer(make_model, conv
     with torch.no_grad():
         enc = model.encode(conv_fixture["images"])
         out = model.decode(enc, return_frame_mass=True)
-    assert len(enc.query_tokens) == len(layers) and out["frame_attention_mass"].shape[0] == len(layers)
-    # The stored tokens are the global-block half of the selected aggregator layers.
+    assert len(enc.token_kv) == len(layers) and out["frame_attention_mass"].shape[0] == len(layers)
+    # The cached keys/values are those of the global-block patch tokens of the selected layers.
     with torch.no_grad():
-        tokens_list, _ = model.vggt.aggregator(conv_fixture["images"])
-    assert torch.equal(enc.query_tokens[-1], tokens_list[layers[-1]][..., 32:])
+        tokens_list, start = model.vggt.aggregator(conv_fixture["images"])
+        expected = model.query_blocks[-1].token_kv(tokens_list[layers[-1]][:, :, start:, 32:])
+    assert torch.equal(enc.token_kv[-1], expected)
 
 
 def test_bad_configs_raise(conv_fixture):

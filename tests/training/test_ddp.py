@@ -58,3 +58,28 @@ def test_ddp_two_processes_match_one_process(tiny_config, tmp_path):
     assert len(single) == len(ddp) == 2
     # step 0: same weights, same scenes; step 1: after one identical (gradient-averaged) update
     assert ddp == pytest.approx(single, rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_final_evaluation_after_ddp_equals_tools_eval(tiny_config, tmp_path):
+    """With 2 processes the final evaluation runs once (rank 0, on its device) and gives tools/eval.py's numbers."""
+    from helpers import tools_on_path
+
+    from segvggt.training.run import prepare_run_dir, train
+
+    cfg, data = tiny_config("trainer.max_steps=2", "trainer.checkpoint_every_n_steps=2", "trainer.val_every_n_steps=100")
+    run = tmp_path / "run"
+    prepare_run_dir(run, data, resume=False)
+    metrics = train(cfg, data, run, devices=2, strategy="ddp_spawn_find_unused_parameters_true")
+    final = json.loads((run / "metrics.json").read_text())
+    assert final["device"] == "cpu" and final["global_step"] == 2 and metrics["ap50"] == final["ap50"]
+    tools_on_path()
+    import eval as eval_tool
+
+    result = tmp_path / "eval.json"
+    root = data["data"]["root"]
+    assert eval_tool.main(["--config", "tiny", "--ckpt", str(run / "last.ckpt"), "--data-root", root, "--device", "cpu",
+                           "--json", str(result)]) == 0  # fmt: skip
+    evaluated = json.loads(result.read_text())["metrics"]
+    for key in ("ap", "ap50", "depth_abs_rel", "prompt_miou"):
+        assert final[key] == evaluated[key], key

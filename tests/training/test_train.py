@@ -96,3 +96,12 @@ def test_resume_after_sigkill_continues_at_the_right_step(tiny_config, tmp_path)
     assert len(logs) == 2  # the killed attempt's log is kept beside the resumed one
     logged = [step for step, _ in read_metrics_csv(logs)["train/loss"]]
     assert logged == list(range(8))
+    # ... and the weights of an uninterrupted run of the same config.
+    straight = tmp_path / "straight"
+    assert train_tool.main(["--config", "tiny", "--out", str(straight), "--no-final-eval", "--set", *sets]) == 0
+    reference = torch.load(straight / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    assert reference.keys() == done["state_dict"].keys()
+    for key, value in reference.items():
+        torch.testing.assert_close(done["state_dict"][key], value, atol=1e-6, rtol=1e-5, msg=key)
+    # The newest keep_checkpoints (tiny: 2) periodic files remain, older ones were removed.
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step0000006.ckpt", "step0000008.ckpt"]
