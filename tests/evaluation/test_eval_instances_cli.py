@@ -17,6 +17,8 @@ M = 400
 
 
 def _cli():
+    if str(ROOT / "tools") not in sys.path:  # as when the script runs: its folder comes first
+        sys.path.insert(0, str(ROOT / "tools"))
     spec = importlib.util.spec_from_file_location("eval_instances", ROOT / "tools/eval_instances.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
