@@ -64,3 +64,10 @@ class DataConfig:
             raise ValueError("max_images_per_batch, val_frame_stride and max_frame_gap must be >= 1")
         if self.val_frames < 0:
             raise ValueError(f"val_frames must be >= 0 (0 = every frame at the stride), got {self.val_frames}")
+        if self.synthetic_trajectory not in ("orbit", "sweep"):
+            raise ValueError(f"synthetic_trajectory must be 'orbit' or 'sweep', got {self.synthetic_trajectory!r}")
+        lo, hi = self.synthetic_sweep_degrees
+        if not 0.0 <= lo <= hi <= 360.0:
+            raise ValueError(
+                f"synthetic_sweep_degrees must satisfy 0 <= low <= high <= 360, got {self.synthetic_sweep_degrees}"
+            )

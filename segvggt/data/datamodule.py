@@ -32,17 +32,41 @@ def _seed_worker(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
+def _synthetic_on_disk(root: Path, cfg: DataConfig, source: str) -> bool:
+    """True when root's split files list the configured number of scenes and the first and last
+    scene of each split were rendered from `source` (the spec and seed: SyntheticSpec.source)."""
+    import json
+
+    counts = {cfg.train_split: cfg.synthetic_num_train, cfg.val_split: cfg.synthetic_num_val}
+    for split, count in counts.items():
+        path = root / "splits" / f"{split}.txt"
+        if not path.is_file():
+            return False
+        ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if len(ids) != count:
+            return False
+        for scene_id in ids[:1] + ids[-1:]:
+            try:
+                if json.loads((root / scene_id / "scene.json").read_text()).get("source") != source:
+                    return False
+            except (OSError, ValueError):
+                return False
+    return True
+
+
 def ensure_synthetic(cfg: DataConfig, progress: bool = True) -> None:
-    """Generate the synthetic dataset into cfg.root when its split files are missing."""
-    root = Path(cfg.root)
-    if all((root / "splits" / f"{s}.txt").is_file() for s in (cfg.train_split, cfg.val_split)):
-        return
+    """Generate the synthetic dataset into cfg.root unless the data there already matches the config
+    (scene counts, size, frames, trajectory, seed): a stale cache, e.g. orbit rooms left in the root of
+    a sweep config, is completed / re-rendered scene by scene instead of being trained on silently."""
     from segvggt.data.synthetic import SyntheticSpec, generate
 
+    root = Path(cfg.root)
     spec = SyntheticSpec(
         width=cfg.synthetic_width, height=cfg.synthetic_height, frames=cfg.synthetic_frames,
         trajectory=cfg.synthetic_trajectory, sweep_degrees=tuple(cfg.synthetic_sweep_degrees),
     )  # fmt: skip
+    if _synthetic_on_disk(root, cfg, spec.source(cfg.seed)):
+        return
     log.info("generating the synthetic dataset into %s", root)
     generate(
         root, num_train=cfg.synthetic_num_train, num_val=cfg.synthetic_num_val, seed=cfg.seed, spec=spec,

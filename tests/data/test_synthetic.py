@@ -144,3 +144,31 @@ def test_trajectory_is_checked():
         SyntheticSpec(trajectory="spiral")
     with pytest.raises(ValueError, match="sweep_degrees"):
         SyntheticSpec(trajectory="sweep", sweep_degrees=(90.0, 30.0))
+
+
+def test_ensure_synthetic_re_renders_a_cache_made_for_another_trajectory(tmp_path):
+    from segvggt.data.config import DataConfig
+    from segvggt.data.datamodule import ensure_synthetic
+
+    small = dict(root=str(tmp_path), synthetic_num_train=1, synthetic_num_val=1, synthetic_width=56,
+                 synthetic_height=42, synthetic_frames=3)  # fmt: skip
+    ensure_synthetic(DataConfig(**small), progress=False)
+    meta = tmp_path / "synth_val_00000" / "scene.json"
+    assert "sweep" not in meta.read_text()
+    sweep = DataConfig(**small, synthetic_trajectory="sweep", synthetic_sweep_degrees=(40.0, 40.0))
+    ensure_synthetic(sweep, progress=False)  # the orbit rooms on disk do not match: rendered again
+    assert "sweep 40-40 deg" in meta.read_text()
+    stamp = meta.stat().st_mtime_ns
+    ensure_synthetic(sweep, progress=False)  # now they match: nothing is touched
+    assert meta.stat().st_mtime_ns == stamp
+    ensure_synthetic(DataConfig(**{**small, "synthetic_num_train": 2}), progress=False)  # more scenes asked
+    assert read_split(tmp_path, "train") == ["synth_train_00000", "synth_train_00001"]
+
+
+def test_data_config_checks_the_trajectory():
+    from segvggt.data.config import DataConfig
+
+    with pytest.raises(ValueError, match="synthetic_trajectory"):
+        DataConfig(synthetic_trajectory="spiral")
+    with pytest.raises(ValueError, match="synthetic_sweep_degrees"):
+        DataConfig(synthetic_sweep_degrees=(200.0, 100.0))
