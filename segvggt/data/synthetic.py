@@ -65,10 +65,11 @@ class SyntheticSpec:
             raise ValueError(f"sweep_degrees must satisfy 0 <= low <= high <= 360, got {self.sweep_degrees}")
 
     def source(self, seed: int) -> str:
-        path = "orbit" if self.trajectory == "orbit" else f"sweep {self.sweep_degrees[0]:g}-{self.sweep_degrees[1]:g} deg"
+        # an orbit keeps the string of the rooms rendered before sweeps existed: their caches stay valid
+        path = "" if self.trajectory == "orbit" else f", sweep {self.sweep_degrees[0]:g}-{self.sweep_degrees[1]:g} deg"
         return (
             f"segvggt.data.synthetic v{VERSION} (seed {seed}, {self.width}x{self.height}, {self.frames} frames, "
-            f"{self.min_objects}-{self.max_objects} objects, {path})"
+            f"{self.min_objects}-{self.max_objects} objects{path})"
         )
 
 
