@@ -34,6 +34,15 @@ def test_make_synthetic_into_a_folder_of_other_files_is_refused(capsys, tmp_path
     assert snapshot(tmp_path) == {"holiday.jpg": b"jpeg"}
 
 
+
+def test_make_synthetic_reversed_sweep_arc_is_refused(capsys, tmp_path):
+    args = ["--out", tmp_path / "rooms", "--num-train", "1", "--num-val", "0", "--trajectory", "sweep",
+            "--sweep-degrees", "150", "90"]  # fmt: skip
+    code, _, err = call(tool("make_synthetic"), args, capsys)
+    assert code == 2
+    one_error_line(err, "sweep_degrees must satisfy 0 <= low <= high <= 360")
+    assert snapshot(tmp_path) == {}
+
 @pytest.fixture()
 def raw(tmp_path):
     scan = tmp_path / "raw" / "scans" / "scene0000_00"
