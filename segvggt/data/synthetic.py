@@ -39,6 +39,7 @@ OBSERVED_TOLERANCE = 0.05  # metres; tighter than the evaluation's visibility te
 WALL, FLOOR = prim.LABEL["wall"], prim.LABEL["floor"]
 SPLIT_CODES = {"train": 0, "val": 1}
 TRAJECTORIES = ("orbit", "sweep")
+SOURCE_PREFIX = "segvggt.data.synthetic v"  # how every room this module renders names its source
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class SyntheticSpec:
         # an orbit keeps the string of the rooms rendered before sweeps existed: their caches stay valid
         path = "" if self.trajectory == "orbit" else f", sweep {self.sweep_degrees[0]:g}-{self.sweep_degrees[1]:g} deg"
         return (
-            f"segvggt.data.synthetic v{VERSION} (seed {seed}, {self.width}x{self.height}, {self.frames} frames, "
+            f"{SOURCE_PREFIX}{VERSION} (seed {seed}, {self.width}x{self.height}, {self.frames} frames, "
             f"{self.min_objects}-{self.max_objects} objects{path})"
         )
 

@@ -146,23 +146,29 @@ def test_trajectory_is_checked():
         SyntheticSpec(trajectory="sweep", sweep_degrees=(90.0, 30.0))
 
 
-def test_ensure_synthetic_re_renders_a_cache_made_for_another_trajectory(tmp_path):
+def test_ensure_synthetic_refuses_rooms_rendered_for_another_trajectory(tmp_path):
     from segvggt.data.config import DataConfig
     from segvggt.data.datamodule import ensure_synthetic
+    from segvggt.data.errors import DataError
 
     small = dict(root=str(tmp_path), synthetic_num_train=1, synthetic_num_val=1, synthetic_width=56,
                  synthetic_height=42, synthetic_frames=3)  # fmt: skip
     ensure_synthetic(DataConfig(**small), progress=False)
-    meta = tmp_path / "synth_val_00000" / "scene.json"
-    assert "sweep" not in meta.read_text()
+    files = _files(tmp_path)
+    assert "sweep" not in files["synth_val_00000/scene.json"].decode()
+    ensure_synthetic(DataConfig(**small), progress=False)  # same spec: used as it is
     sweep = DataConfig(**small, synthetic_trajectory="sweep", synthetic_sweep_degrees=(40.0, 40.0))
-    ensure_synthetic(sweep, progress=False)  # the orbit rooms on disk do not match: rendered again
-    assert "sweep 40-40 deg" in meta.read_text()
-    stamp = meta.stat().st_mtime_ns
-    ensure_synthetic(sweep, progress=False)  # now they match: nothing is touched
-    assert meta.stat().st_mtime_ns == stamp
-    ensure_synthetic(DataConfig(**{**small, "synthetic_num_train": 2}), progress=False)  # more scenes asked
-    assert read_split(tmp_path, "train") == ["synth_train_00000", "synth_train_00001"]
+    with pytest.raises(DataError, match=r"rendered as .*3-7 objects\)' but the config asks for .*sweep 40-40 deg"):
+        ensure_synthetic(sweep, progress=False)
+    assert _files(tmp_path) == files  # nothing touched
+    # data that this generator did not render (a user's own prepared scenes) is used as it is
+    for meta in tmp_path.glob("synth_*/scene.json"):
+        meta.write_text(meta.read_text().replace("segvggt.data.synthetic v", "my scanner v"))
+    ensure_synthetic(sweep, progress=False)
+    # an empty root is generated with the sweep
+    ensure_synthetic(DataConfig(**{**small, "root": str(tmp_path / "new")}, synthetic_trajectory="sweep",
+                                synthetic_sweep_degrees=(40.0, 40.0)), progress=False)  # fmt: skip
+    assert "sweep 40-40 deg" in (tmp_path / "new" / "synth_val_00000" / "scene.json").read_text()
 
 
 def test_data_config_checks_the_trajectory():
