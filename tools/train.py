@@ -52,7 +52,7 @@ def check_inputs(cfg) -> None:
         )
     if cfg.data.benchmark == "synthetic" and not (Path(cfg.data.root) / "splits").is_dir():
         check_creatable(cfg.data.root, "data.root (the synthetic scenes are generated there)")
-    if cfg.data.benchmark == "synthetic":
+    elif cfg.data.benchmark == "synthetic":
         from segvggt.data.datamodule import check_synthetic_root
 
         check_synthetic_root(cfg.data)  # rooms rendered for another spec: refused before anything is written
