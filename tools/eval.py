@@ -149,8 +149,9 @@ def main(argv=None) -> int:
         )
     print(f"{'oracle' if args.oracle else args.ckpt}: {metrics['num_scenes']} scenes of {cfg.data.root} ({cfg.eval.split})")
     for key in ("ap", "ap50", "ap25", "agnostic_ap", "agnostic_ap50", "agnostic_ap25", "depth_abs_rel", "depth_delta1",
-                "pose_auc30", "instance_consistency", "prompt_miou", "prompt_macc", "prompt_frame_iou",
-                "prompt_positive_iou", "prompt_successful_iou", "prompt_success_rate", "prompt_consistency"):  # fmt: skip
+                "pose_auc30", "pose_auc30_identity", "pose_auc30_constant_translation", "instance_consistency",
+                "prompt_miou", "prompt_macc", "prompt_frame_iou", "prompt_positive_iou", "prompt_successful_iou",
+                "prompt_success_rate", "prompt_consistency"):  # fmt: skip
         if key in metrics:
             print(f"  {key:24s} {metrics[key]:.4f}")
     if args.json:

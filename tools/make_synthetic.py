@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=parse_size, default=(112, 84), help="WxH, multiples of 14 avoid resizing")
     parser.add_argument("--frames", type=int, default=10, help="frames per scene")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--trajectory", choices=("orbit", "sweep"), default="orbit", help="camera path (see synthetic.py)")
+    parser.add_argument("--sweep-degrees", type=float, nargs=2, default=(90.0, 150.0), metavar=("LOW", "HIGH"),
+                        help="arc of a sweep, drawn uniformly per room")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.frames < 1 or args.workers < 1 or args.num_train < 0 or args.num_val < 0:
@@ -36,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
 
     check_fillable_folder(args.out, "--out", looks_prepared, "a prepared dataset")
     try:
-        spec = SyntheticSpec(width=args.size[0], height=args.size[1], frames=args.frames)
+        spec = SyntheticSpec(
+            width=args.size[0], height=args.size[1], frames=args.frames, trajectory=args.trajectory,
+            sweep_degrees=tuple(args.sweep_degrees),
+        )
+    except ValueError as err:
+        raise ToolError(str(err)) from err
+    try:
         report = generate(
             args.out, num_train=args.num_train, num_val=args.num_val, seed=args.seed, spec=spec, workers=args.workers
         )

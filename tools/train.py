@@ -52,6 +52,10 @@ def check_inputs(cfg) -> None:
         )
     if cfg.data.benchmark == "synthetic" and not (Path(cfg.data.root) / "splits").is_dir():
         check_creatable(cfg.data.root, "data.root (the synthetic scenes are generated there)")
+    elif cfg.data.benchmark == "synthetic":
+        from segvggt.data.datamodule import check_synthetic_root
+
+        check_synthetic_root(cfg.data)  # rooms rendered for another spec: refused before anything is written
 
 
 def check_run_dir(run_dir: Path, resume: bool, cfg_dict: dict) -> None:

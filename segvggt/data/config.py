@@ -47,6 +47,8 @@ class DataConfig:
     synthetic_height: int = 84
     synthetic_frames: int = 10
     synthetic_workers: int = 1
+    synthetic_trajectory: str = "orbit"  # "orbit" | "sweep" (segvggt/data/synthetic.py)
+    synthetic_sweep_degrees: tuple[float, float] = (90.0, 150.0)
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_frames <= self.max_frames:
@@ -62,3 +64,10 @@ class DataConfig:
             raise ValueError("max_images_per_batch, val_frame_stride and max_frame_gap must be >= 1")
         if self.val_frames < 0:
             raise ValueError(f"val_frames must be >= 0 (0 = every frame at the stride), got {self.val_frames}")
+        if self.synthetic_trajectory not in ("orbit", "sweep"):
+            raise ValueError(f"synthetic_trajectory must be 'orbit' or 'sweep', got {self.synthetic_trajectory!r}")
+        lo, hi = self.synthetic_sweep_degrees
+        if not 0.0 <= lo <= hi <= 360.0:
+            raise ValueError(
+                f"synthetic_sweep_degrees must satisfy 0 <= low <= high <= 360, got {self.synthetic_sweep_degrees}"
+            )

@@ -32,18 +32,62 @@ def _seed_worker(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def ensure_synthetic(cfg: DataConfig, progress: bool = True) -> None:
-    """Generate the synthetic dataset into cfg.root when its split files are missing."""
-    root = Path(cfg.root)
-    if all((root / "splits" / f"{s}.txt").is_file() for s in (cfg.train_split, cfg.val_split)):
-        return
-    from segvggt.data.synthetic import SyntheticSpec, generate
+def _rendered_sources(root: Path, cfg: DataConfig) -> list[str] | None:
+    """Source strings of the first listed scene of each split when root already holds both split
+    files, None when it does not (nothing there yet, or an interrupted generation)."""
+    import json
 
-    spec = SyntheticSpec(width=cfg.synthetic_width, height=cfg.synthetic_height, frames=cfg.synthetic_frames)
-    log.info("generating the synthetic dataset into %s", root)
+    sources = []
+    for split in (cfg.train_split, cfg.val_split):
+        path = root / "splits" / f"{split}.txt"
+        if not path.is_file():
+            return None
+        for scene_id in [line.strip() for line in path.read_text().splitlines() if line.strip()][:1]:
+            try:
+                sources.append(json.loads((root / scene_id / "scene.json").read_text()).get("source", ""))
+            except (OSError, ValueError):
+                sources.append("")
+    return sources
+
+
+def _spec_of(cfg: DataConfig):
+    from segvggt.data.synthetic import SyntheticSpec
+
+    return SyntheticSpec(
+        width=cfg.synthetic_width, height=cfg.synthetic_height, frames=cfg.synthetic_frames,
+        trajectory=cfg.synthetic_trajectory, sweep_degrees=tuple(cfg.synthetic_sweep_degrees),
+    )  # fmt: skip
+
+
+def check_synthetic_root(cfg: DataConfig) -> bool:
+    """True when cfg.root already holds both split files (the data is then used as it is), False when
+    the synthetic rooms still have to be generated. Rooms rendered by this generator for another spec
+    (size, frames, trajectory, seed) raise DataError in one line: training on orbit rooms left in the
+    root of a sweep config would otherwise pass silently. Reads only, never touches the folder."""
+    from segvggt.data.synthetic import SOURCE_PREFIX
+
+    found, wanted = _rendered_sources(Path(cfg.root), cfg), _spec_of(cfg).source(cfg.seed)
+    if found is None:
+        return False
+    for source in found:
+        if source.startswith(SOURCE_PREFIX) and source != wanted:
+            raise DataError(
+                f"data root {cfg.root} holds synthetic rooms rendered as '{source}' but the config asks for "
+                f"'{wanted}': delete that folder (it is regenerated) or set data.root to another folder"
+            )
+    return True
+
+
+def ensure_synthetic(cfg: DataConfig, progress: bool = True) -> None:
+    """Generate the synthetic dataset into cfg.root unless it is there (`check_synthetic_root`)."""
+    if check_synthetic_root(cfg):
+        return
+    from segvggt.data.synthetic import generate
+
+    log.info("generating the synthetic dataset into %s", cfg.root)
     generate(
-        root, num_train=cfg.synthetic_num_train, num_val=cfg.synthetic_num_val, seed=cfg.seed, spec=spec,
-        workers=cfg.synthetic_workers, progress=progress,
+        cfg.root, num_train=cfg.synthetic_num_train, num_val=cfg.synthetic_num_val, seed=cfg.seed,
+        spec=_spec_of(cfg), workers=cfg.synthetic_workers, progress=progress,
     )  # fmt: skip
 
 

@@ -40,16 +40,32 @@ class Lighting:
     headlight: float = 0.25  # light from the camera, so faces in the key light's shadow keep some shading
 
 
-def build_scene(meshes: list):
-    """open3d RaycastingScene whose geometry id i is meshes[i] (legacy TriangleMesh)."""
+@dataclass(frozen=True)
+class RoomScene:
+    """All parts of a room in ONE open3d RaycastingScene (one acceleration structure instead of one
+    per part, and no per-part tensor conversion): part_of [T] = part index of every triangle."""
+
+    raycaster: object  # open3d.t.geometry.RaycastingScene
+    part_of: np.ndarray
+
+
+def build_scene(meshes: list) -> RoomScene:
+    """RoomScene of meshes[i] = part i (legacy open3d TriangleMesh)."""
     import open3d as o3d
 
-    scene = o3d.t.geometry.RaycastingScene()
+    vertices, triangles, part_of, offset = [], [], [], 0
     for i, mesh in enumerate(meshes):
-        gid = scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh))
-        if gid != i:
-            raise RuntimeError(f"open3d returned geometry id {gid} for mesh {i}; ids must be consecutive")
-    return scene
+        v, f = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
+        vertices.append(v)
+        triangles.append(f + offset)
+        part_of.append(np.full(len(f), i, dtype=np.int64))
+        offset += len(v)
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(
+        o3d.core.Tensor(np.ascontiguousarray(np.concatenate(vertices), dtype=np.float32)),
+        o3d.core.Tensor(np.ascontiguousarray(np.concatenate(triangles), dtype=np.uint32)),
+    )
+    return RoomScene(scene, np.concatenate(part_of))
 
 
 def pinhole_rays(cam_from_world: np.ndarray, intrinsics: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -81,7 +97,7 @@ def render_view(
     """Render one view.
 
     Args:
-        scene: from `build_scene`; look: per-part appearance; cam_from_world [3, 4]; intrinsics [3, 3].
+        scene: a `RoomScene`; look: per-part appearance; cam_from_world [3, 4]; intrinsics [3, 3].
     Returns:
         color [H, W, 3] uint8, depth [H, W] float32 metres (camera z, 0 = miss),
         instance [H, W] int64 (0 = background / wall / floor / miss).
@@ -90,12 +106,12 @@ def render_view(
 
     H, W = hw
     rays = pinhole_rays(cam_from_world, intrinsics, hw).reshape(-1, 6)
-    hit = scene.cast_rays(o3d.core.Tensor(rays.astype(np.float32)))
+    hit = scene.raycaster.cast_rays(o3d.core.Tensor(rays.astype(np.float32)))
     t = hit["t_hit"].numpy().astype(np.float64)
-    gid = hit["geometry_ids"].numpy().astype(np.int64)
+    triangle = hit["primitive_ids"].numpy().astype(np.int64)
     normals = hit["primitive_normals"].numpy().astype(np.float64)
-    ok = np.isfinite(t) & (gid >= 0) & (gid < len(look.instance))
-    part = np.where(ok, gid, 0)
+    ok = np.isfinite(t) & (triangle >= 0) & (triangle < len(scene.part_of))
+    part = np.where(ok, scene.part_of[np.where(ok, triangle, 0)], 0)
     depth = np.where(ok, t, 0.0)
 
     direction = rays[:, 3:]

@@ -2,8 +2,15 @@
 
 A room = floor, four walls and a ceiling (labels wall = 1, floor = 2, instance 0, so void in the
 benchmark) plus 3-7 pieces of furniture of the 10 instance classes on a non-overlapping floor
-layout, each with its own colour and 3D procedural texture. A camera orbits the room centre at
-eye height, so every object is seen from several views. Each scene is written with
+layout, each with its own colour and 3D procedural texture. The camera moves at eye height on an
+ellipse around the room centre; `trajectory` decides how:
+
+- "orbit": one full turn in F frames, each view looking across the centre at the far side, so
+  consecutive views are ~36 degrees apart and opposite views share almost nothing;
+- "sweep": an arc of `sweep_degrees` (drawn per room), every view looking at one common spot
+  near the centre, like a person scanning a corner of the room: consecutive views overlap
+  strongly, so the relative cameras can be read from the images (and each object is seen from
+  several views, as in a video scan). Each scene is written with
 `prepared.write_scene` (benchmark "synthetic"), so the rest of the project reads it like ScanNet.
 
 Determinism: scene k of split s uses `np.random.default_rng([seed, s, k])` and nothing else,
@@ -31,6 +38,8 @@ VERSION = "2"
 OBSERVED_TOLERANCE = 0.05  # metres; tighter than the evaluation's visibility test
 WALL, FLOOR = prim.LABEL["wall"], prim.LABEL["floor"]
 SPLIT_CODES = {"train": 0, "val": 1}
+TRAJECTORIES = ("orbit", "sweep")
+SOURCE_PREFIX = "segvggt.data.synthetic v"  # how every room this module renders names its source
 
 
 @dataclass(frozen=True)
@@ -46,11 +55,22 @@ class SyntheticSpec:
     object_density: float = 500.0
     structure_voxel: float = 0.5  # superpoint cell on walls / floor / ceiling
     object_voxel: float = 0.15  # superpoint cell on furniture parts
+    trajectory: str = "orbit"  # "orbit" | "sweep" (module docstring)
+    sweep_degrees: tuple[float, float] = (90.0, 150.0)  # arc of a "sweep", drawn uniformly per room
+
+    def __post_init__(self) -> None:
+        if self.trajectory not in TRAJECTORIES:
+            raise ValueError(f"synthetic trajectory must be one of {TRAJECTORIES}, got {self.trajectory!r}")
+        lo, hi = self.sweep_degrees
+        if not 0.0 <= lo <= hi <= 360.0:
+            raise ValueError(f"sweep_degrees must satisfy 0 <= low <= high <= 360, got {self.sweep_degrees}")
 
     def source(self, seed: int) -> str:
+        # an orbit keeps the string of the rooms rendered before sweeps existed: their caches stay valid
+        path = "" if self.trajectory == "orbit" else f", sweep {self.sweep_degrees[0]:g}-{self.sweep_degrees[1]:g} deg"
         return (
-            f"segvggt.data.synthetic v{VERSION} (seed {seed}, {self.width}x{self.height}, {self.frames} frames, "
-            f"{self.min_objects}-{self.max_objects} objects)"
+            f"{SOURCE_PREFIX}{VERSION} (seed {seed}, {self.width}x{self.height}, {self.frames} frames, "
+            f"{self.min_objects}-{self.max_objects} objects{path})"
         )
 
 
@@ -87,6 +107,34 @@ def camera_eyes(rng: np.random.Generator, size: np.ndarray, frames: int) -> np.n
     angle = start + turn * 2 * np.pi * np.arange(frames) / frames + rng.uniform(-0.1, 0.1, size=frames)
     xy = centre + radii * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     return np.concatenate([xy, height + rng.uniform(-0.05, 0.05, size=(frames, 1))], axis=1)
+
+
+def sweep_eyes(rng: np.random.Generator, size: np.ndarray, frames: int, degrees: tuple[float, float]) -> np.ndarray:
+    """Camera centres [F, 3] on an arc of the ellipse around the room centre, evenly spaced over
+    an arc of U(degrees) degrees (small jitter), at eye height."""
+    centre = size[:2] / 2
+    radii = centre * rng.uniform(0.55, 0.75, size=2)
+    start, turn = rng.uniform(0, 2 * np.pi), rng.choice([-1.0, 1.0])
+    span = np.deg2rad(rng.uniform(*degrees))
+    height = rng.uniform(1.3, 1.7)
+    angle = start + turn * span * np.arange(frames) / max(frames - 1, 1) + rng.uniform(-0.02, 0.02, size=frames)
+    xy = centre + radii * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    return np.concatenate([xy, height + rng.uniform(-0.05, 0.05, size=(frames, 1))], axis=1)
+
+
+def sweep_poses(rng: np.random.Generator, size: np.ndarray, eyes: np.ndarray, objects: np.ndarray) -> np.ndarray:
+    """cam_from_world [F, 3, 4] of cameras at `eyes` that all look near one spot: the room centre
+    moved by a per-room offset and pulled a third of the way to the nearest object centre
+    (objects [N, 2]), with a small per-view wobble, so consecutive views share most of the image."""
+    spot = size[:2] / 2 + rng.uniform(-0.4, 0.4, size=2)
+    if len(objects):
+        spot = spot + (objects[np.argmin(np.linalg.norm(objects - spot, axis=1))] - spot) / 3
+    height = rng.uniform(0.5, 1.0)
+    poses = []
+    for eye in eyes:
+        target = np.array([*(spot + rng.uniform(-0.15, 0.15, size=2)), height + rng.uniform(-0.1, 0.1)])
+        poses.append(look_at(eye, target))
+    return np.stack(poses)
 
 
 def camera_poses(rng: np.random.Generator, size: np.ndarray, eyes: np.ndarray, objects: np.ndarray) -> np.ndarray:
@@ -181,7 +229,10 @@ def make_room(rng: np.random.Generator, spec: SyntheticSpec) -> tuple[Room, np.n
         tint = wall_rgb * rng.uniform(0.92, 1.05)
         add(prim.slab_mesh(lo, hi), WALL, 0, tint, STRIPES, rng.uniform(0.3, 0.8), 0.06, z_axis)
 
-    eyes = camera_eyes(rng, size, spec.frames)
+    if spec.trajectory == "sweep":
+        eyes = sweep_eyes(rng, size, spec.frames, spec.sweep_degrees)
+    else:
+        eyes = camera_eyes(rng, size, spec.frames)
     count = int(rng.integers(spec.min_objects, spec.max_objects + 1))
     layout = place_furniture(rng, size, eyes, count)
     for instance, (furniture, yaw, pos) in enumerate(layout, start=1):
@@ -205,7 +256,8 @@ def make_room(rng: np.random.Generator, spec: SyntheticSpec) -> tuple[Room, np.n
     focal = (spec.width / 2) / np.tan(hfov / 2)
     K = np.array([[focal, 0, (spec.width - 1) / 2], [0, focal, (spec.height - 1) / 2], [0, 0, 1.0]])
     centres = np.array([pos for _, _, pos in layout]).reshape(-1, 2)
-    room.cam_from_world = camera_poses(rng, size, eyes, centres)
+    aim = sweep_poses if spec.trajectory == "sweep" else camera_poses
+    room.cam_from_world = aim(rng, size, eyes, centres)
     room.intrinsics = np.repeat(K[None], spec.frames, axis=0)
     return room, eyes
 

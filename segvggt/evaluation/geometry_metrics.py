@@ -5,8 +5,8 @@ of all views of gt / pred (the median of the per-pixel ratios). A pixel is valid
 > 0 and finite and the prediction is > 0 and finite. Then, over the same pixels,
     Abs Rel = mean |s pred - gt| / gt,   delta1 = fraction with max(s pred / gt, gt / (s pred)) < 1.25.
 
-Pose (per sequence, as VGGT's / PoseDiffusion's Co3D evaluation): for every frame pair i < j the
-relative poses T_i T_j^-1 (cam_i_from_cam_j) of prediction and GT are compared;
+Pose (per sequence, the errors and AUC of VGGT's / PoseDiffusion's Co3D evaluation): for every
+frame pair i < j the relative poses T_i T_j^-1 (cam_i_from_cam_j) of prediction and GT are compared;
     rotation error    = geodesic angle of R_gt^T R_pred in degrees,
     translation error = angle between the relative translation directions in degrees, with the
                         sign ambiguity removed (min(e, 180 - e), i.e. within [0, 90]); a pair
@@ -15,7 +15,15 @@ relative poses T_i T_j^-1 (cam_i_from_cam_j) of prediction and GT are compared;
 AUC@T = mean over k = 1..T of the fraction of pairs with error < k degrees, which is exactly
 `mean(cumsum(histogram(errors, bins=[0, 1, ..., T]) / num_pairs))` (numpy's last bin is closed,
 so an error of exactly T counts for k = T). Relative poses make the metric independent of the
-world frame and of the global scale, so no alignment is needed.
+world frame and of the global scale, so no alignment is needed. (VGGT's test_co3d.py composes
+inv(T_i) T_j instead, after moving the GT to camera 0's frame; with both sequences in camera 0's
+frame the rotation errors of a single perturbed camera agree, but that composition depends on
+the world frame, so it is not used here.)
+
+Baselines (`pose_baselines`): the AUC of trivial guesses on the same GT, reported beside a model's
+number: "identity" (every camera at the first: every relative translation is zero, so every pair
+gets the 90-degree translation error and AUC@30 is 0) and "constant_translation" (a camera that
+never turns and slides sideways by equal steps).
 """
 
 from __future__ import annotations
@@ -28,7 +36,10 @@ from torch import Tensor
 from segvggt.evaluation.alignment import Sim3, umeyama_sim3
 from segvggt.geometry import invert_extrinsics
 
-__all__ = ["depth_metrics", "relative_pose_errors", "pose_auc", "pose_metrics", "umeyama_sim3", "Sim3"]
+__all__ = [
+    "depth_metrics", "relative_pose_errors", "pose_auc", "pose_metrics", "pose_baselines", "identity_poses",
+    "constant_translation_poses", "umeyama_sim3", "Sim3",
+]  # fmt: skip
 
 
 def depth_metrics(pred_depth: Tensor, gt_depth: Tensor, valid: Tensor | None = None) -> dict[str, float]:
@@ -129,4 +140,38 @@ def pose_metrics(
         out[f"auc@{t}"] = pose_auc(rot, trans, t)
         out[f"rra@{t}"] = float((rot < t).double().mean()) if rot.numel() else math.nan
         out[f"rta@{t}"] = float((trans < t).double().mean()) if trans.numel() else math.nan
+    return out
+
+
+def identity_poses(num_frames: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """[S, 3, 4] extrinsics of the "nothing moved" guess: every camera is the first, [I | 0].
+
+    Every relative translation is zero, so every pair gets the 90-degree translation error and
+    AUC@T is exactly 0 for T < 90, whatever the scene.
+    """
+    eye = torch.eye(3, 4, dtype=dtype)
+    return eye.expand(num_frames, 3, 4).clone()
+
+
+def constant_translation_poses(
+    num_frames: int, step: tuple[float, float, float] = (1.0, 0.0, 0.0), dtype: torch.dtype = torch.float64
+) -> Tensor:
+    """[S, 3, 4] extrinsics of a camera that never turns and moves by the same `step` between
+    consecutive frames (a straight dolly, sideways by default): R_i = I, centre c_i = i * step,
+    so t_i = -c_i. Every pair's relative translation then points along `step` in both cameras."""
+    cams = identity_poses(num_frames, dtype)
+    d = torch.tensor(step, dtype=dtype)
+    cams[:, :, 3] = -torch.arange(num_frames, dtype=dtype)[:, None] * d
+    return cams
+
+
+def pose_baselines(gt_cam_from_world: Tensor, max_threshold: int = 30) -> dict[str, float]:
+    """AUC@T of the trivial guesses on one sequence ([S, 3, 4] GT extrinsics): "identity"
+    (`identity_poses`) and "constant_translation" (`constant_translation_poses`, sideways). A model
+    that scores below them has learnt nothing about the cameras."""
+    S = gt_cam_from_world.shape[0]
+    gt = gt_cam_from_world.double()
+    out = {}
+    for name, guess in (("identity", identity_poses(S)), ("constant_translation", constant_translation_poses(S))):
+        out[name] = pose_auc(*relative_pose_errors(guess.to(gt.device), gt), max_threshold)
     return out

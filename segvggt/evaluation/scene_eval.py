@@ -20,7 +20,7 @@ from segvggt.data.classes import benchmark_classes
 from segvggt.data.config import DataConfig
 from segvggt.data.prepared import PreparedScene
 from segvggt.evaluation.config import EvalConfig
-from segvggt.evaluation.geometry_metrics import depth_metrics, pose_metrics
+from segvggt.evaluation.geometry_metrics import depth_metrics, pose_baselines, pose_metrics
 from segvggt.evaluation.consistency import multiview_consistency
 from segvggt.evaluation.lifting import (
     LiftConfig, LiftedInstances, lift_ground_truth_masks, lift_ranked, select_geometry,
@@ -40,7 +40,8 @@ class SceneEvaluator:
 
     Keys: ap, ap50, ap25 (class-aware, ScanNet protocol on the scene points, predictions ranked by
     `eval.ranking`), agnostic_ap, agnostic_ap50, agnostic_ap25 (one prediction per query: a mask
-    listed under several labels would only add duplicates), depth_abs_rel, depth_delta1, pose_auc30,
+    listed under several labels would only add duplicates), depth_abs_rel, depth_delta1, pose_auc30 (and the trivial guesses
+    pose_auc30_identity, pose_auc30_constant_translation),
     instance_consistency (MastSAM, automatic instances), prompt_miou, prompt_macc (MV-SAM),
     prompt_frame_iou, prompt_positive_iou, prompt_successful_iou (3AM), prompt_success_rate,
     prompt_consistency (MastSAM, prompts). With `oracle=True` the ground-truth 2D masks are lifted
@@ -162,6 +163,8 @@ class SceneEvaluator:
         if batch.num_views > 1:
             pred_cams, _ = pose_encoding_to_extri_intri(out["pose_enc"][b : b + 1].float(), hw)
             self.values["pose_auc30"].append(pose_metrics(pred_cams[0], batch.cam_from_world[b].float())["auc@30"])
+            for name, auc in pose_baselines(batch.cam_from_world[b]).items():  # what a trivial guess scores
+                self.values[f"pose_auc30_{name}"].append(auc)
 
     def _prompts(self, batch: SceneBatch) -> tuple[list[list], list[list[int]]]:
         """MV-SAM protocol: up to N random objects per scene (>= 0.1 % of a view, seeded by scene),

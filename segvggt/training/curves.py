@@ -33,7 +33,8 @@ def read_metrics_csv(paths: str | Path | list) -> dict[str, list[tuple[int, floa
 
 
 def plot_curves(csv_paths: str | Path | list, png_path: str | Path) -> bool:
-    """Plot train/loss (and val/ap50, val/prompt_miou when logged); False if nothing was logged."""
+    """Plot train/loss (and val/ap50, val/ap, val/prompt_miou, val/pose_auc30 with its constant-translation
+    baseline, when logged); False if nothing was logged."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,16 +43,21 @@ def plot_curves(csv_paths: str | Path | list, png_path: str | Path) -> bool:
     series = read_metrics_csv(csv_paths)
     if "train/loss" not in series:
         return False
-    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(12, 3.6))
     steps, values = zip(*series["train/loss"])
     ax_loss.plot(steps, values, lw=1)
     ax_loss.set(xlabel="step", ylabel="weighted loss", title="training loss", yscale="log")
-    for key, label in (("val/ap50", "AP50"), ("val/ap", "AP"), ("val/prompt_miou", "prompt mIoU")):
+    curves = (("val/ap50", "AP50"), ("val/ap", "AP"), ("val/prompt_miou", "prompt mIoU"),
+              ("val/pose_auc30", "camera AUC@30"))  # fmt: skip
+    for key, label in curves:
         if key in series:
             s, v = zip(*series[key])
             ax_val.plot(s, v, marker="o", label=label)
+    if "val/pose_auc30_constant_translation" in series:  # the trivial guess the cameras must beat
+        s, v = zip(*series["val/pose_auc30_constant_translation"])
+        ax_val.plot(s, v, ls="--", color="gray", label="AUC@30, constant-\ntranslation guess")
     ax_val.set(xlabel="step", ylabel="held-out score", title="validation", ylim=(0, 1))
-    ax_val.legend(loc="lower right")
+    ax_val.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     fig.tight_layout()
     with atomic_path(png_path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110)

@@ -34,6 +34,29 @@ def test_make_synthetic_into_a_folder_of_other_files_is_refused(capsys, tmp_path
     assert snapshot(tmp_path) == {"holiday.jpg": b"jpeg"}
 
 
+
+def test_make_synthetic_reversed_sweep_arc_is_refused(capsys, tmp_path):
+    args = ["--out", tmp_path / "rooms", "--num-train", "1", "--num-val", "0", "--trajectory", "sweep",
+            "--sweep-degrees", "150", "90"]  # fmt: skip
+    code, _, err = call(tool("make_synthetic"), args, capsys)
+    assert code == 2
+    one_error_line(err, "sweep_degrees must satisfy 0 <= low <= high <= 360")
+    assert snapshot(tmp_path) == {}
+
+
+def test_train_refuses_synthetic_rooms_of_another_trajectory(capsys, tmp_path):
+    from segvggt.data.synthetic import SyntheticSpec, generate
+
+    root = tmp_path / "rooms"
+    generate(root, num_train=1, num_val=1, seed=0, spec=SyntheticSpec(width=56, height=42, frames=4), progress=False)
+    before = snapshot(tmp_path)
+    args = ["--config", "tiny", "--out", tmp_path / "run", "--set", f"data.root={root}",
+            "data.synthetic_trajectory=sweep"]  # fmt: skip
+    code, _, err = call(tool("train"), args, capsys)
+    assert code == 2
+    one_error_line(err, "but the config asks for")
+    assert snapshot(tmp_path) == before  # no run folder, the rooms untouched
+
 @pytest.fixture()
 def raw(tmp_path):
     scan = tmp_path / "raw" / "scans" / "scene0000_00"

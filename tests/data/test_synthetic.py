@@ -107,3 +107,74 @@ def test_point_gt_labels_and_superpoints(room):
     for s in np.unique(sp):
         assert len(np.unique(gt[sp == s])) == 1  # a superpoint never spans two instances
     assert room.image_size == (84, 112) and len(room) == 10
+
+
+def _relative_rotation_degrees(cams: np.ndarray) -> np.ndarray:
+    """[F, 3, 4] cam_from_world -> [F, F] angle of R_i R_j^T in degrees."""
+    R = cams[:, :, :3]
+    rel = np.einsum("iab,jcb->ijac", R, R)
+    cos = (np.trace(rel, axis1=-2, axis2=-1) - 1) / 2
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def test_sweep_cameras_turn_within_the_arc_and_share_what_they_see(tmp_path):
+    spec = SyntheticSpec(width=56, height=42, frames=6, trajectory="sweep", sweep_degrees=(60.0, 60.0))
+    generate(tmp_path, num_train=1, num_val=0, seed=5, spec=spec, progress=False)
+    room = PreparedScene(tmp_path, "synth_train_00000")
+    assert "sweep 60-60 deg" in room.meta["source"]
+    angles = _relative_rotation_degrees(room.cam_from_world())
+    steps = np.diag(angles, k=1)
+    # 60 degrees of arc in 5 steps, all views aimed near one spot: ~12 degrees per step, and no
+    # pair turns much more than the arc (the aim wobbles by a few degrees)
+    assert 4.0 < steps.min() and steps.max() < 25.0 and angles.max() < 80.0
+    centres = -np.einsum("fba,fb->fa", room.cam_from_world()[:, :, :3], room.cam_from_world()[:, :, 3])
+    assert (centres[:, 2] > 1.2).all() and (centres[:, 2] < 1.8).all()  # eye height
+    # the first view's world points land inside the last view's image for a good share of pixels
+    from segvggt.data.sampling import frustum_overlap
+
+    depth = torch.from_numpy(room.depth(0)).double()
+    E0, K = torch.from_numpy(room.frames[0].cam_from_world), torch.from_numpy(room.frames[0].intrinsics)
+    world = depth_to_world_points(depth, E0, K)[depth > 0]
+    overlap = frustum_overlap(world, room.frames[-1].cam_from_world, room.frames[-1].intrinsics, room.image_size)
+    assert overlap > 0.3
+
+
+def test_trajectory_is_checked():
+    with pytest.raises(ValueError, match="trajectory"):
+        SyntheticSpec(trajectory="spiral")
+    with pytest.raises(ValueError, match="sweep_degrees"):
+        SyntheticSpec(trajectory="sweep", sweep_degrees=(90.0, 30.0))
+
+
+def test_ensure_synthetic_refuses_rooms_rendered_for_another_trajectory(tmp_path):
+    from segvggt.data.config import DataConfig
+    from segvggt.data.datamodule import ensure_synthetic
+    from segvggt.data.errors import DataError
+
+    small = dict(root=str(tmp_path), synthetic_num_train=1, synthetic_num_val=1, synthetic_width=56,
+                 synthetic_height=42, synthetic_frames=3)  # fmt: skip
+    ensure_synthetic(DataConfig(**small), progress=False)
+    files = _files(tmp_path)
+    assert "sweep" not in files["synth_val_00000/scene.json"].decode()
+    ensure_synthetic(DataConfig(**small), progress=False)  # same spec: used as it is
+    sweep = DataConfig(**small, synthetic_trajectory="sweep", synthetic_sweep_degrees=(40.0, 40.0))
+    with pytest.raises(DataError, match=r"rendered as .*3-7 objects\)' but the config asks for .*sweep 40-40 deg"):
+        ensure_synthetic(sweep, progress=False)
+    assert _files(tmp_path) == files  # nothing touched
+    # data that this generator did not render (a user's own prepared scenes) is used as it is
+    for meta in tmp_path.glob("synth_*/scene.json"):
+        meta.write_text(meta.read_text().replace("segvggt.data.synthetic v", "my scanner v"))
+    ensure_synthetic(sweep, progress=False)
+    # an empty root is generated with the sweep
+    ensure_synthetic(DataConfig(**{**small, "root": str(tmp_path / "new")}, synthetic_trajectory="sweep",
+                                synthetic_sweep_degrees=(40.0, 40.0)), progress=False)  # fmt: skip
+    assert "sweep 40-40 deg" in (tmp_path / "new" / "synth_val_00000" / "scene.json").read_text()
+
+
+def test_data_config_checks_the_trajectory():
+    from segvggt.data.config import DataConfig
+
+    with pytest.raises(ValueError, match="synthetic_trajectory"):
+        DataConfig(synthetic_trajectory="spiral")
+    with pytest.raises(ValueError, match="synthetic_sweep_degrees"):
+        DataConfig(synthetic_sweep_degrees=(200.0, 100.0))

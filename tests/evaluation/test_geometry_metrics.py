@@ -8,8 +8,11 @@ import torch
 
 from segvggt.evaluation.alignment import Sim3, align_predicted_cameras, transform_cameras
 from segvggt.evaluation.geometry_metrics import (
+    constant_translation_poses,
     depth_metrics,
+    identity_poses,
     pose_auc,
+    pose_baselines,
     pose_metrics,
     relative_pose_errors,
     umeyama_sim3,
@@ -135,3 +138,71 @@ def test_pose_auc_edges_follow_numpy_histogram():
     trans = torch.zeros(4)
     reference = np.mean(np.cumsum(np.histogram(rot.numpy(), bins=np.arange(31))[0] / 4))
     assert pose_auc(rot, trans) == pytest.approx(reference)
+
+
+def test_ground_truth_poses_score_one_in_any_world_frame():
+    gt = _random_cameras(10, seed=4)
+    moved = transform_cameras(gt, Sim3(torch.tensor(0.2, dtype=torch.float64), _rotation([0, 1, 1], 120),
+                                       torch.tensor([-3.0, 0.5, 2.0], dtype=torch.float64)))  # fmt: skip
+    assert pose_metrics(gt, gt)["auc@30"] == 1.0
+    assert pose_metrics(moved, gt)["auc@30"] == 1.0  # the metric needs no alignment
+
+
+def test_identity_guess_gets_the_90_degree_translation_error_on_every_pair():
+    gt = _random_cameras(5, seed=5)
+    guess = identity_poses(5)
+    assert guess.shape == (5, 3, 4) and torch.equal(guess[3], torch.eye(3, 4, dtype=torch.float64))
+    rot, trans = relative_pose_errors(guess, gt)
+    assert torch.equal(trans, torch.full((10,), 90.0, dtype=torch.float64))
+    assert pose_auc(rot, trans) == 0.0 and pose_baselines(gt)["identity"] == 0.0
+
+
+def test_constant_translation_guess_on_a_hand_made_sequence():
+    # GT: cameras that never turn, centres (0,0,0), (1,0,0), (1,1,0), so t_i = -c_i. The relative
+    # translation of pair (i, j) is c_j - c_i: (1,0,0), (1,1,0), (0,1,0). The guess moves sideways
+    # along x, so the translation errors are 0, 45 and 90 degrees and the rotation errors 0:
+    # only pair (0, 1) is below every threshold -> AUC@30 = 1/3.
+    centres = torch.tensor([[0.0, 0, 0], [1, 0, 0], [1, 1, 0]], dtype=torch.float64)
+    gt = torch.cat([torch.eye(3, dtype=torch.float64).expand(3, 3, 3), -centres[:, :, None]], dim=2)
+    guess = constant_translation_poses(3)
+    assert torch.equal(guess[2, :, 3], torch.tensor([-2.0, 0, 0], dtype=torch.float64))
+    rot, trans = relative_pose_errors(guess, gt)
+    assert torch.allclose(trans, torch.tensor([0.0, 45.0, 90.0], dtype=torch.float64), atol=1e-6)
+    assert float(rot.abs().max()) < 1e-6
+    assert pose_baselines(gt) == {"identity": 0.0, "constant_translation": pytest.approx(1 / 3)}
+    # the same guess against a camera that also turns 40 degrees: the pairs with the turning
+    # camera get a 40-degree rotation error, so only the pair (0, 1) still counts
+    gt[2, :, :3] = _rotation([0, 1, 0], 40.0)
+    gt[2, :, 3:] = -gt[2, :, :3] @ centres[2, :, None]
+    assert pose_baselines(gt)["constant_translation"] == pytest.approx(1 / 3)
+    gt[1, :, :3] = _rotation([0, 1, 0], 40.0)
+    gt[1, :, 3:] = -gt[1, :, :3] @ centres[1, :, None]
+    assert pose_baselines(gt)["constant_translation"] == 0.0
+
+
+@pytest.mark.parametrize("trajectory", ["orbit", "sweep"])
+def test_training_targets_decoded_like_predictions_score_one_on_synthetic_rooms(trajectory):
+    # The chain a perfect camera head goes through: GT cameras of a rendered room's trajectory ->
+    # the loss's targets (camera 0 = identity, unit mean point distance) -> pose encoding (quaternion
+    # w >= 0, FoV in radians of the input size) -> decoded as the evaluation decodes `pose_enc`. Any
+    # convention mismatch on the way (frame, scale, transpose, FoV units) would cost pose AUC here.
+    import numpy as np
+
+    from segvggt.backbone import extri_intri_to_pose_encoding, pose_encoding_to_extri_intri
+    from segvggt.data.synthetic import SyntheticSpec, make_room
+    from segvggt.losses.normalization import normalize_scene
+
+    spec = SyntheticSpec(width=112, height=84, frames=10, trajectory=trajectory)
+    room, _ = make_room(np.random.default_rng([0, 1, 3]), spec)
+    gt = torch.from_numpy(room.cam_from_world).double()
+    K = torch.from_numpy(room.intrinsics).float()
+    depth = torch.full((1, 10, 6, 8), 2.5)  # any valid depth: it only sets the normalising scale
+    scene = normalize_scene(gt[None].float(), K[None], depth)
+    assert torch.allclose(scene.cam_from_world[0, 0], torch.eye(3, 4), atol=1e-5)
+    pose_enc = extri_intri_to_pose_encoding(scene.cam_from_world, K[None], (84, 112))  # [1, S, 9]
+    decoded, K_decoded = pose_encoding_to_extri_intri(pose_enc, (84, 112))
+    assert torch.allclose(K_decoded[0, :, 0, 0], K[:, 0, 0], rtol=1e-4)  # FoV round trip: same focal
+    assert pose_metrics(decoded[0].double(), gt)["auc@30"] == 1.0
+    # the trivial guesses on the same room sit far below (identity exactly 0)
+    base = pose_baselines(gt)
+    assert base["identity"] == 0.0 and base["constant_translation"] < 0.5
