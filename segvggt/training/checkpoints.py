@@ -49,6 +49,15 @@ class PeriodicCheckpoint(ModelCheckpoint):
         )  # fmt: skip
         self.keep = keep
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The last step is saved too when max_steps is not a multiple of every_n_train_steps
+        (Lightning's own end-of-training save skips last.ckpt once any periodic save made it)."""
+        if trainer.global_step > self._last_global_step_saved:
+            candidates = self._monitor_candidates(trainer)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
+        super().on_train_end(trainer, pl_module)
+
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         super()._save_checkpoint(trainer, filepath)
         if self.keep > 0 and trainer.is_global_zero and Path(filepath).parent.name == "checkpoints":

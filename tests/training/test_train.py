@@ -41,7 +41,9 @@ def test_train_cli_writes_the_run_folder(tiny_config, tmp_path):
 
     run = tmp_path / "run"
     _, data = tiny_config()
-    code = train_tool.main(["--config", "tiny", "--out", str(run), "--set", f"data.root={data['data']['root']}"])
+    # 4 steps, saved every 3: the run's end is saved too (last.ckpt and the final evaluation see step 4)
+    code = train_tool.main(["--config", "tiny", "--out", str(run), "--set", f"data.root={data['data']['root']}",
+                            "trainer.max_steps=4", "trainer.checkpoint_every_n_steps=3"])  # fmt: skip
     assert code == 0
     for name in ("config.yaml", "last.ckpt", "metrics.json", "curves.png", "logs/version_0/metrics.csv"):
         assert (run / name).is_file(), name
@@ -53,6 +55,7 @@ def test_train_cli_writes_the_run_folder(tiny_config, tmp_path):
     ckpt = torch.load(run / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 4
     assert ckpt["hyper_parameters"]["config"]["name"] == "tiny"
+    assert (run / "checkpoints" / "step0000004.ckpt").is_file()
 
 
 def _check_logged_term_shares(csv_path):
