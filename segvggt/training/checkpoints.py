@@ -19,7 +19,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from segvggt.atomic import atomic_path
 from segvggt.config import ExperimentConfig
-from segvggt.training.low_precision import autocast_dtype, frozen_matrix_modules
+from segvggt.training.low_precision import autocast_dtype, bytes_saved_in
 
 PERIODIC_PATTERN = "checkpoints/step{step:07d}"
 
@@ -86,9 +86,7 @@ def checkpoint_size_bytes(module: L.LightningModule, precision: str = "32-true")
     weights = sum(t.numel() * t.element_size() for t in module.state_dict().values())
     dtype = autocast_dtype(precision)
     if dtype is not None:
-        size = torch.empty((), dtype=dtype).element_size()
-        for m in frozen_matrix_modules(module.model.vggt.aggregator):
-            weights -= sum(p.numel() * (p.element_size() - size) for p in m.parameters(recurse=False))
+        weights -= bytes_saved_in(module.model.vggt.aggregator, dtype)
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     return weights, 2 * 4 * trainable
 

@@ -34,12 +34,15 @@ def frozen_matrix_modules(module: nn.Module, skip: tuple[nn.Module, ...] = ()) -
     ]  # fmt: skip
 
 
+def bytes_saved_in(module: nn.Module, dtype: torch.dtype, skip: tuple[nn.Module, ...] = ()) -> int:
+    """Bytes that storing the frozen matrix modules under `module` in `dtype` saves (0 once stored)."""
+    return sum(p.numel() * (p.element_size() - dtype.itemsize)
+               for m in frozen_matrix_modules(module, skip) for p in m.parameters(recurse=False))  # fmt: skip
+
+
 def store_frozen_matrices(module: nn.Module, dtype: torch.dtype, skip: tuple[nn.Module, ...] = ()) -> int:
     """Convert the frozen matrix modules under `module` to `dtype`, in place -> bytes saved."""
-    saved = 0
+    saved = bytes_saved_in(module, dtype, skip)
     for m in frozen_matrix_modules(module, skip):
-        for p in m.parameters(recurse=False):
-            if p.dtype != dtype:
-                saved += p.numel() * (p.element_size() - torch.empty((), dtype=dtype).element_size())
         m.to(dtype)
     return saved
