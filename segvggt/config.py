@@ -47,6 +47,8 @@ class ExperimentConfig:
             )
         if self.geometry_supervision == "teacher" and not self.pretrained:
             raise ConfigError("geometry_supervision 'teacher' needs `pretrained` (the VGGT checkpoint the teacher copies)")
+        if self.loss.w_point > 0 and not ((self.model.backbone or {}).get("vggt") or {}).get("enable_point", True):
+            raise ConfigError("loss.w_point > 0 trains the point head: set model.backbone.vggt.enable_point: true")
         num_classes = benchmark_classes(self.data.benchmark).num_classes
         if self.model.num_classes != num_classes:
             raise ConfigError(

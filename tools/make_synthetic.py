@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trajectory", choices=("orbit", "sweep"), default="orbit", help="camera path (see synthetic.py)")
     parser.add_argument("--sweep-degrees", type=float, nargs=2, default=(90.0, 150.0), metavar=("LOW", "HIGH"),
                         help="arc of a sweep, drawn uniformly per room")
+    parser.add_argument("--walls", choices=("uniform", "distinct"), default="uniform",
+                        help="uniform: one pale colour; distinct: a hue per wall (see synthetic.py)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.frames < 1 or args.workers < 1 or args.num_train < 0 or args.num_val < 0:
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = SyntheticSpec(
             width=args.size[0], height=args.size[1], frames=args.frames, trajectory=args.trajectory,
-            sweep_degrees=tuple(args.sweep_degrees),
+            sweep_degrees=tuple(args.sweep_degrees), walls=args.walls,
         )
     except ValueError as err:
         raise ToolError(str(err)) from err

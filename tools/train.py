@@ -13,11 +13,24 @@ is created: bad input leaves nothing behind (one line on stderr, exit 2).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from _common import OneLineParser, ToolError, experiment_config, run_tool
+
+
+# Rank 0 names the run folder here for the processes Lightning's DDP launcher starts (they re-run this
+# script with the same arguments, where a default `runs/<config>-<time>` could name another second).
+RUN_DIR_ENV = "SEGVGGT_RUN_DIR"
+
+
+def is_launched_worker() -> bool:
+    """True in a process a launcher started for a rank other than 0: Lightning's DDP launcher re-runs
+    this script with LOCAL_RANK (and NODE_RANK) set, torchrun sets RANK, SLURM SLURM_PROCID. Such a
+    process trains in rank 0's run folder and must not check, create or write it."""
+    return any(int(os.environ.get(key, "0") or 0) != 0 for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -121,11 +134,20 @@ def main(argv=None) -> int:
     else:
         cfg, cfg_dict = experiment_config(args.config, args.overrides)
     check_inputs(cfg)
+    if is_launched_worker():
+        named = os.environ.get(RUN_DIR_ENV) or args.out
+        if not named:
+            raise ToolError("a process of a multi-process run needs the run folder: pass the same --out to every process")
+        from segvggt.training.run import train
+
+        train(cfg, cfg_dict, Path(named), resume=args.resume, final_eval=not args.no_final_eval)
+        return 0
     run_dir = Path(args.out or f"runs/{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     check_run_dir(run_dir, args.resume, cfg_dict)
     from segvggt.training.run import prepare_run_dir, train  # Lightning: only once the inputs are known good
 
     prepare_run_dir(run_dir, cfg_dict, resume=args.resume)
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the processes DDP starts (see RUN_DIR_ENV)
     metrics = train(cfg, cfg_dict, run_dir, resume=args.resume, final_eval=not args.no_final_eval)
     if metrics:
         print("held-out metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))

@@ -20,7 +20,7 @@ from torch.utils.checkpoint import checkpoint
 from segvggt.backbone.checkpoint_storage import low_precision_layer_inputs
 from segvggt.backbone.config import AggregatorConfig, DinoConfig
 from segvggt.backbone.layers import Block
-from segvggt.backbone.patch_embed import DinoVisionTransformer, PatchEmbed
+from segvggt.backbone.patch_embed import DinoVisionTransformer, PatchEmbed, sincos_position_embedding_2d
 from segvggt.backbone.rope import RotaryPositionEmbedding2D, patch_positions
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -78,6 +78,10 @@ class Aggregator(nn.Module):
             self.patch_embed = DinoVisionTransformer(dinov2)
         else:
             raise ValueError(f"unknown patch_embed {cfg.patch_embed!r}; use 'conv' or 'dinov2_vitl14_reg'")
+        if cfg.conv_position_embedding not in ("none", "sincos"):
+            raise ValueError(f"unknown conv_position_embedding {cfg.conv_position_embedding!r}; use 'none' or 'sincos'")
+        if cfg.conv_position_embedding != "none" and cfg.patch_embed != "conv":
+            raise ValueError("conv_position_embedding applies to patch_embed 'conv' only (DINOv2 has its own)")
         self.rope = RotaryPositionEmbedding2D(cfg.rope_freq)
 
         def make_block() -> Block:
@@ -111,7 +115,13 @@ class Aggregator(nn.Module):
     def embed(self, images: Tensor) -> Tensor:
         """images [B, S, 3, H, W] in [0, 1] -> patch tokens [B*S, h*w, C] (ImageNet-normalised inside)."""
         x = (images - self._resnet_mean) / self._resnet_std
-        return self.patch_embed(rearrange(x, "b s c h w -> (b s) c h w"))
+        tokens = self.patch_embed(rearrange(x, "b s c h w -> (b s) c h w"))
+        if self.cfg.conv_position_embedding == "sincos":
+            # RoPE only biases attention scores; an absolute position in the token itself lets a layer
+            # read *where* a match sits (how far content moved between views), as DINOv2's learned grid does
+            h, w = images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size
+            tokens = tokens + sincos_position_embedding_2d(h, w, tokens.shape[-1], tokens.device).to(tokens.dtype)
+        return tokens
 
     def _layer(
         self, i: int, x: Tensor, frame_rope: tuple[Tensor, Tensor], global_rope: tuple[Tensor, Tensor]

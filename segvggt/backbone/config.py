@@ -45,6 +45,7 @@ class AggregatorConfig:
     proj_bias: bool = True
     ffn_bias: bool = True
     patch_embed: str = "dinov2_vitl14_reg"  # or "conv"
+    conv_position_embedding: str = "none"  # "none" | "sincos": fixed 2D sin-cos positions added to the conv stem's tokens
     aa_order: tuple[str, ...] = ("frame", "global")
     aa_block_size: int = 1
     qk_norm: bool = True

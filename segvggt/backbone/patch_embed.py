@@ -20,6 +20,22 @@ def _check_divisible(H: int, W: int, patch_size: int) -> None:
         raise ValueError(f"image size {H}x{W} must be a multiple of the patch size {patch_size}")
 
 
+def sincos_position_embedding_2d(h: int, w: int, dim: int, device=None) -> Tensor:
+    """Fixed 2D sin-cos positions [h*w, dim] in row-major token order (MAE's layout): the first half of
+    the channels encodes the row, the second the column, each as sin / cos at dim / 4 frequencies
+    1 / 10000^(k / (dim / 4)). dim must be a multiple of 4."""
+    if dim % 4:
+        raise ValueError(f"sin-cos position embedding needs a width divisible by 4, got {dim}")
+    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float32, device=device) / (dim // 4))
+    rows = torch.arange(h, dtype=torch.float32, device=device).repeat_interleave(w)  # [h*w]
+    cols = torch.arange(w, dtype=torch.float32, device=device).repeat(h)
+    parts = []
+    for pos in (rows, cols):
+        angle = pos[:, None] * omega[None]  # [h*w, dim/4]
+        parts += [angle.sin(), angle.cos()]
+    return torch.cat(parts, dim=1)
+
+
 class PatchEmbed(nn.Module):
     """Conv k = s = patch_size. Images [N, 3, H, W] -> tokens [N, h*w, C]. Key: `proj`."""
 

@@ -49,6 +49,7 @@ class DataConfig:
     synthetic_workers: int = 1
     synthetic_trajectory: str = "orbit"  # "orbit" | "sweep" (segvggt/data/synthetic.py)
     synthetic_sweep_degrees: tuple[float, float] = (90.0, 150.0)
+    synthetic_walls: str = "uniform"  # "uniform" | "distinct" (segvggt/data/synthetic.py)
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_frames <= self.max_frames:
@@ -71,3 +72,5 @@ class DataConfig:
             raise ValueError(
                 f"synthetic_sweep_degrees must satisfy 0 <= low <= high <= 360, got {self.synthetic_sweep_degrees}"
             )
+        if self.synthetic_walls not in ("uniform", "distinct"):
+            raise ValueError(f"synthetic_walls must be 'uniform' or 'distinct', got {self.synthetic_walls!r}")

@@ -56,6 +56,7 @@ def _spec_of(cfg: DataConfig):
     return SyntheticSpec(
         width=cfg.synthetic_width, height=cfg.synthetic_height, frames=cfg.synthetic_frames,
         trajectory=cfg.synthetic_trajectory, sweep_degrees=tuple(cfg.synthetic_sweep_degrees),
+        walls=cfg.synthetic_walls,
     )  # fmt: skip
 
 

@@ -40,6 +40,7 @@ OBSERVED_TOLERANCE = 0.05  # metres; tighter than the evaluation's visibility te
 WALL, FLOOR = prim.LABEL["wall"], prim.LABEL["floor"]
 SPLIT_CODES = {"train": 0, "val": 1}
 TRAJECTORIES = ("orbit", "sweep")
+WALL_STYLES = ("uniform", "distinct")
 SOURCE_PREFIX = "segvggt.data.synthetic v"  # how every room this module renders names its source
 
 
@@ -58,6 +59,7 @@ class SyntheticSpec:
     object_voxel: float = 0.15  # superpoint cell on furniture parts
     trajectory: str = "orbit"  # "orbit" | "sweep" (module docstring)
     sweep_degrees: tuple[float, float] = (90.0, 150.0)  # arc of a "sweep", drawn uniformly per room
+    walls: str = "uniform"  # "uniform": one pale colour, faint stripes | "distinct": a hue per wall, clear stripes
 
     def __post_init__(self) -> None:
         if self.trajectory not in TRAJECTORIES:
@@ -65,10 +67,13 @@ class SyntheticSpec:
         lo, hi = self.sweep_degrees
         if not 0.0 <= lo <= hi <= 360.0:
             raise ValueError(f"sweep_degrees must satisfy 0 <= low <= high <= 360, got {self.sweep_degrees}")
+        if self.walls not in WALL_STYLES:
+            raise ValueError(f"synthetic walls must be one of {WALL_STYLES}, got {self.walls!r}")
 
     def source(self, seed: int) -> str:
         # an orbit keeps the string of the rooms rendered before sweeps existed: their caches stay valid
         path = "" if self.trajectory == "orbit" else f", sweep {self.sweep_degrees[0]:g}-{self.sweep_degrees[1]:g} deg"
+        path += "" if self.walls == "uniform" else f", {self.walls} walls"
         return (
             f"{SOURCE_PREFIX}{VERSION} (seed {seed}, {self.width}x{self.height}, {self.frames} frames, "
             f"{self.min_objects}-{self.max_objects} objects{path})"
@@ -159,7 +164,12 @@ def make_room(rng: np.random.Generator, spec: SyntheticSpec) -> tuple[Room, np.n
     add(prim.slab_mesh((0, 0, Lz), (Lx, Ly, Lz + t)), WALL, 0, np.full(3, 0.92), PLAIN, 1.0, 0.0, x_axis)
     walls = [((-t, -t, -t), (0, Ly + t, Lz + t)), ((Lx, -t, -t), (Lx + t, Ly + t, Lz + t)),
              ((-t, -t, -t), (Lx + t, 0, Lz + t)), ((-t, Ly, -t), (Lx + t, Ly + t, Lz + t))]  # fmt: skip
-    for lo, hi in walls:
+    first_hue = rng.uniform(0, 1) if spec.walls == "distinct" else 0.0  # uniform rooms keep their random stream
+    for k, (lo, hi) in enumerate(walls):
+        if spec.walls == "distinct":  # each wall its own hue a quarter turn apart: which wall is where tells the heading
+            tint = _hsv(first_hue + k / 4 + rng.uniform(-0.04, 0.04), rng.uniform(0.2, 0.4), rng.uniform(0.6, 0.9))
+            add(prim.slab_mesh(lo, hi), WALL, 0, tint, STRIPES, rng.uniform(0.2, 0.5), 0.15, z_axis)
+            continue
         tint = wall_rgb * rng.uniform(0.92, 1.05)
         add(prim.slab_mesh(lo, hi), WALL, 0, tint, STRIPES, rng.uniform(0.3, 0.8), 0.06, z_axis)
 

@@ -34,6 +34,8 @@ class LossConfig:
     Prompt terms: w_prompt_bce, w_prompt_dice, w_prompt_score.
     Geometry (VGGT, training/loss.py defaults):
         w_camera, w_depth: weights of `loss_camera` and `loss_depth` (VGGT: 5 and 1).
+        w_point: weight of `loss_point`, the depth loss's form on the camera-0-frame point map
+            (world_points); 0 (VGGT's default objective) leaves the point head out of training.
         camera_gamma: stage weight gamma^(n-1-k) of camera-head iteration k.
         camera_w_translation, camera_w_rotation, camera_w_fov: component weights inside loss_camera.
         depth_gamma, depth_alpha: confidence term gamma*r*c - alpha*log(c).
@@ -61,6 +63,7 @@ class LossConfig:
 
     w_camera: float = 5.0
     w_depth: float = 1.0
+    w_point: float = 0.0
     camera_gamma: float = 0.6
     camera_w_translation: float = 1.0
     camera_w_rotation: float = 1.0
@@ -97,4 +100,5 @@ class LossConfig:
             "loss_prompt_score": self.w_prompt_score,
             "loss_camera": self.w_camera,
             "loss_depth": self.w_depth,
+            "loss_point": self.w_point,
         }

@@ -6,6 +6,9 @@ gamma^(n-1-k) (gamma 0.6), averaged over stages; translation errors clamped at 1
 only scenes whose FIRST frame has more than 100 valid points count (VGGT found L1 more stable than
 the paper's Huber).
 
+loss_point (when the point head runs) = the same three terms on the camera-0-frame point map
+[B, S, H, W, 3] with its confidence, the residual being the point distance (VGGT's "point" loss form).
+
 loss_depth = L_conf + L_reg + L_grad on valid pixels, with r = |D_hat - D|:
 L_conf = mean(gamma r c - alpha log c), L_reg = mean(r) (both outlier-filtered: clamp at 100,
 keep values below the 98th percentile when more than 1000 elements, and more than 1000 remain),
@@ -25,6 +28,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from segvggt.losses.config import LossConfig
+from segvggt.geometry import depth_to_world_points
 from segvggt.losses.normalization import GeometryTargets, normalize_targets
 
 # VGGT: a scene supervises the cameras only if its first frame has more than this many valid points.
@@ -174,15 +178,16 @@ def depth_loss(
     """Confidence-aware depth loss.
 
     Args:
-        depth: [B, S, H, W, 1] predicted depth.
+        depth: [B, S, H, W, C] prediction: depth (C = 1) or a point map (C = 3).
         depth_conf: [B, S, H, W] confidence (>= 1).
-        gt_depth: [B, S, H, W] target depth (normalised scene).
+        gt_depth: [B, S, H, W] target depth, or [B, S, H, W, C] target points (normalised scene).
         valid_mask: [B, S, H, W] bool.
     Returns:
         loss_depth = depth_conf + depth_reg + depth_grad (the diagnostics keys).
     """
     pred = depth.float()
-    gt = _sanitize(gt_depth.float())[..., None]
+    gt = _sanitize(gt_depth.float())
+    gt = gt[..., None] if gt.dim() == pred.dim() - 1 else gt
     mask = valid_mask.bool()
     if int(mask.sum()) < MIN_VALID_POINTS:
         zero = (pred * 0).mean()
@@ -207,12 +212,13 @@ def geometry_losses(
     """Camera + depth losses of a model output against GeometryTargets (ground truth or teacher).
 
     Args:
-        outputs: `pose_enc_list` n x [B, S, 9], `depth` [B, S, H, W, 1], `depth_conf` [B, S, H, W];
-            a head that is switched off (key absent) contributes no loss.
+        outputs: `pose_enc_list` n x [B, S, 9], `depth` [B, S, H, W, 1], `depth_conf` [B, S, H, W],
+            `world_points` [B, S, H, W, 3], `world_points_conf` [B, S, H, W]; a head that is switched
+            off (key absent) contributes no loss.
         targets: GeometryTargets, raw (normalised here when `normalize`).
         cfg: LossConfig (stage gamma, component weights, depth gamma / alpha / quantile / scales).
     Returns:
-        loss_camera, loss_depth (weighted by weighted_sum) and their diagnostics.
+        loss_camera, loss_depth, loss_point (weighted by weighted_sum) and their diagnostics.
     """
     losses: dict[str, Tensor] = {}
     with torch.autocast(device_type=targets.depth.device.type, enabled=False):
@@ -250,4 +256,17 @@ def geometry_losses(
                     grad_scales=cfg.depth_grad_scales,
                 )
             )
+        if "world_points" in outputs:
+            # Normalised targets have camera 0 = [I | 0], so unprojecting them gives camera-0-frame points.
+            points = depth_to_world_points(targets.depth, targets.cam_from_world, targets.intrinsics)
+            points = torch.where(targets.valid[..., None], points, 0)
+            run = depth_loss
+            if torch.is_grad_enabled() and outputs["world_points"].requires_grad:
+                run = functools.partial(checkpoint, depth_loss, use_reentrant=False)
+            parts = run(
+                outputs["world_points"], outputs["world_points_conf"], points, targets.valid,
+                gamma=cfg.depth_gamma, alpha=cfg.depth_alpha, valid_range=cfg.depth_valid_range,
+                grad_scales=cfg.depth_grad_scales,
+            )  # fmt: skip
+            losses.update({key.replace("depth", "point"): value for key, value in parts.items()})
     return losses

@@ -32,7 +32,7 @@ class SegVGGTModule(L.LightningModule):
         self.model = SegVGGT.from_config(self.cfg.model)
         self.criterion = SetCriterion(self.cfg.loss)
         point_head = getattr(self.model.vggt, "point_head", None)
-        if point_head is not None:
+        if point_head is not None and self.cfg.loss.w_point <= 0:
             # No loss supervises the point head (VGGT's default objective drops it too): it does not run
             # in training and stays frozen at its pre-trained values.
             point_head.requires_grad_(False)

@@ -56,13 +56,13 @@ def training_losses(
         geometry_supervision: "gt", "teacher" (needs `teacher`, a frozen VGGT) or "none".
         cost_shares: optional list that receives each scene's matching-cost term shares.
 
-    Only what a loss reads is computed: the point head does not run, and the masks come as mask
+    Only what a loss reads is computed: the point head runs only when loss_point counts (w_point > 0), and the masks come as mask
     embeddings that the criterion evaluates at its sampled points. The teacher runs first, one scene
     at a time, so its transient memory is not added to the student's stored activations.
     """
     prompts, prompt_targets = sample_batch_prompts(batch, prompt_cfg, generator)
     need_mass = loss_cfg.fada_loss or loss_cfg.fada_in_cost
-    heads: tuple[str, ...] = GEOMETRY_HEADS
+    heads: tuple[str, ...] = GEOMETRY_HEADS + (("point",) if loss_cfg.w_point > 0 else ())
     if geometry_supervision == "gt":
         geometry = ground_truth_targets(batch)
     elif geometry_supervision == "teacher":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from helpers import model_from
 from torch.testing import assert_close
@@ -124,3 +125,30 @@ def test_kept_layers_use_the_autocast_dtype_at_inference_only(conv_fixture):
         assert training[i].dtype == torch.float32  # the heads' backward reads fp32 inputs
         assert plain[i].dtype == torch.float32
         torch.testing.assert_close(inference[i].float(), training[i].detach(), atol=0, rtol=2**-8)
+
+
+def test_sincos_position_embedding_values_and_conv_stem_option():
+    import math
+
+    from segvggt.backbone.aggregator import Aggregator
+    from segvggt.backbone.config import AggregatorConfig
+    from segvggt.backbone.patch_embed import sincos_position_embedding_2d
+
+    emb = sincos_position_embedding_2d(2, 3, 8)  # rows 0..1, cols 0..2; frequencies 1 and 1/100
+    assert emb.shape == (6, 8)
+    token = 1 * 3 + 2  # row 1, col 2
+    expected = [math.sin(1), math.sin(0.01), math.cos(1), math.cos(0.01),
+                math.sin(2), math.sin(0.02), math.cos(2), math.cos(0.02)]  # fmt: skip
+    assert emb[token].tolist() == pytest.approx(expected, abs=1e-6)
+    cfg = AggregatorConfig(depth=1, num_heads=2, patch_embed="conv", conv_position_embedding="sincos")
+    agg = Aggregator(cfg, embed_dim=8)
+    images = torch.rand(1, 1, 3, 28, 42)
+    plain = agg.patch_embed(rearrange_images(agg, images))
+    torch.testing.assert_close(agg.embed(images) - plain, sincos_position_embedding_2d(2, 3, 8)[None])
+    with pytest.raises(ValueError, match="conv_position_embedding"):
+        Aggregator(AggregatorConfig(depth=1, num_heads=2, patch_embed="conv", conv_position_embedding="learned"), embed_dim=8)
+
+
+def rearrange_images(agg, images):
+    x = (images - agg._resnet_mean) / agg._resnet_std
+    return x.reshape(-1, *images.shape[2:])

@@ -178,3 +178,30 @@ def test_data_config_checks_the_trajectory():
         DataConfig(synthetic_trajectory="spiral")
     with pytest.raises(ValueError, match="synthetic_sweep_degrees"):
         DataConfig(synthetic_sweep_degrees=(200.0, 100.0))
+
+
+def test_distinct_walls_get_a_hue_each_and_uniform_rooms_are_unchanged():
+    from segvggt.data.synthetic import WALL, make_room
+
+    def walls(spec):
+        room, _ = make_room(np.random.default_rng(7), spec)
+        parts = [i for i, label in enumerate(room.part_label) if label == WALL][1:5]  # [0] is the ceiling
+        return room, room.look.albedo[parts], room.look.amplitude[parts]
+
+    uniform, distinct = SyntheticSpec(frames=4), SyntheticSpec(frames=4, walls="distinct")
+    assert uniform.source(0) == SyntheticSpec(frames=4, walls="uniform").source(0)
+    assert "distinct walls" in distinct.source(0) and "walls" not in uniform.source(0)
+    room_u, albedo_u, amp_u = walls(uniform)
+    room_d, albedo_d, amp_d = walls(distinct)
+    import colorsys
+
+    hues = sorted(colorsys.rgb_to_hsv(*rgb)[0] for rgb in albedo_d)
+    gaps = np.diff(hues + [hues[0] + 1.0])
+    assert gaps.min() > 0.25 - 2 * 0.04 - 1e-6  # a quarter turn apart, +-0.04 jitter each
+    assert (amp_d == 0.15).all() and (amp_u == 0.06).all()
+    # the uniform walls keep one tint within +-5 % (the rooms rendered before the option existed)
+    assert np.abs(albedo_u / albedo_u[0] - 1).max() < 0.15
+    # only the walls' draws differ: the room size (drawn first) agrees
+    assert np.allclose(room_u.size, room_d.size)
+    with pytest.raises(ValueError, match="walls"):
+        SyntheticSpec(walls="striped")

@@ -203,3 +203,31 @@ def test_geometry_losses_skip_switched_off_heads():
     targets = GeometryTargets(cams, K, depth, depth > 0)
     only_depth = {"depth": depth[..., None], "depth_conf": torch.ones_like(depth)}
     assert "loss_camera" not in geometry_losses(only_depth, targets, LossConfig())
+
+
+def test_point_loss_zero_for_the_normalised_scene_points_and_offset_otherwise():
+    cams, K, depth = _scene(B=1, S=2, H=12, W=12)
+    targets = GeometryTargets(cams, K, depth, depth > 0)
+    scene = normalize_scene(cams, K, depth)  # camera-0-frame points at unit mean distance
+    conf = torch.ones_like(depth)
+    exact = {"world_points": scene.world_points, "world_points_conf": conf}
+    losses = geometry_losses(exact, targets, LossConfig())
+    assert set(losses) == {"loss_point", "point_conf", "point_reg", "point_grad"}
+    assert float(losses["loss_point"]) < 1e-5
+    # every point moved by (0.3, 0, 0.4): residual distance 0.5 everywhere, no gradient term
+    moved = {"world_points": scene.world_points + torch.tensor([0.3, 0.0, 0.4]), "world_points_conf": conf}
+    out = geometry_losses(moved, targets, LossConfig())
+    assert float(out["point_reg"]) == pytest.approx(0.5, abs=1e-5)
+    assert float(out["point_conf"]) == pytest.approx(0.5, abs=1e-5)  # gamma r c - alpha log c at c = 1
+    assert float(out["point_grad"]) == pytest.approx(0.0, abs=1e-6)
+    assert "loss_point" in LossConfig(w_point=1.0).loss_weights()
+
+
+def test_point_loss_needs_the_point_head():
+    from segvggt.config import ConfigError, experiment_from_dict
+
+    with pytest.raises(ConfigError, match="enable_point"):
+        experiment_from_dict({
+            "geometry_supervision": "gt", "loss": {"w_point": 1.0},
+            "data": {"benchmark": "synthetic"}, "model": {"num_classes": 10, "backbone": {"vggt": {"enable_point": False}}},
+        })  # fmt: skip

@@ -83,3 +83,24 @@ def test_final_evaluation_after_ddp_equals_tools_eval(tiny_config, tmp_path):
     evaluated = json.loads(result.read_text())["metrics"]
     for key in ("ap", "ap50", "depth_abs_rel", "prompt_miou"):
         assert final[key] == evaluated[key], key
+
+
+@pytest.mark.slow
+def test_train_cli_with_two_processes_uses_one_run_folder(tiny_data_root, tmp_path):
+    """`--set trainer.devices=2` with the default strategy: Lightning's DDP launcher re-runs tools/train.py
+    for rank 1, which must train in rank 0's run folder (default name included) instead of refusing it."""
+    import subprocess
+    import sys
+
+    from helpers import TOOLS
+
+    cmd = [sys.executable, str(TOOLS / "train.py"), "--config", "tiny", "--set", f"data.root={tiny_data_root}",
+           "trainer.devices=2", "trainer.strategy=ddp_find_unused_parameters_true", "trainer.threads=1",
+           "trainer.max_steps=2", "trainer.checkpoint_every_n_steps=2", "trainer.val_every_n_steps=100"]  # fmt: skip
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("tiny-"), runs  # the default name, chosen once by rank 0
+    final = json.loads((runs[0] / "metrics.json").read_text())
+    assert final["global_step"] == 2 and torch.load(runs[0] / "last.ckpt", weights_only=True)["global_step"] == 2

@@ -155,3 +155,23 @@ def test_bf16_checkpoint_inputs_keep_the_losses_and_move_gradients_by_bf16_round
         assert float((low_grads[name] - grad).abs().max()) <= 0.05 * scale, name
         moved += not torch.equal(low_grads[name], grad)
     assert moved > 0  # the aggregator's gradients did come from the bf16 copies
+
+
+def test_the_point_head_trains_only_when_its_loss_counts(tiny_config):
+    from segvggt.training.module import SegVGGTModule
+
+    point_backbone = "model.backbone.vggt={img_size: 56, patch_size: 14, embed_dim: 32, enable_camera: true, enable_depth: true, enable_point: true}"
+    off_cfg, off = tiny_config(point_backbone)
+    on_cfg, on = tiny_config(point_backbone, "loss.w_point=1.0")
+    from segvggt.data.datamodule import SceneDataModule
+
+    batch = next(iter(SceneDataModule(on_cfg.data).train_dataloader()))
+    for cfg, data, trains in ((off_cfg, off, False), (on_cfg, on, True)):
+        module = SegVGGTModule(data)
+        head = module.model.vggt.point_head
+        assert all(p.requires_grad == trains for p in head.parameters())
+        losses = training_losses(module.model, batch, module.criterion, cfg.loss, cfg.prompts, "gt")
+        assert ("loss_point" in losses) == trains
+        if trains:
+            module.criterion.weighted_sum(losses).backward()
+            assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters() if p.dim() > 1)
