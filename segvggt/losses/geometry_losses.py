@@ -27,8 +27,8 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from segvggt.losses.config import LossConfig
 from segvggt.geometry import depth_to_world_points
+from segvggt.losses.config import LossConfig
 from segvggt.losses.normalization import GeometryTargets, normalize_targets
 
 # VGGT: a scene supervises the cameras only if its first frame has more than this many valid points.
@@ -206,6 +206,14 @@ def depth_loss(
     return {"loss_depth": total, "depth_conf": l_conf, "depth_reg": l_reg, "depth_grad": l_grad}
 
 
+def _dense_loss(prediction: Tensor):
+    """`depth_loss`, checkpointed when it backpropagates into `prediction`: its ~20 full-resolution fp32
+    intermediates per view are recomputed in the backward pass instead of kept from the forward (same values)."""
+    if torch.is_grad_enabled() and prediction.requires_grad:
+        return functools.partial(checkpoint, depth_loss, use_reentrant=False)
+    return depth_loss
+
+
 def geometry_losses(
     outputs: Mapping[str, Tensor], targets: GeometryTargets, cfg: LossConfig, normalize: bool = True
 ) -> dict[str, Tensor]:
@@ -239,13 +247,8 @@ def geometry_losses(
                 )
             )
         if "depth" in outputs:
-            # Checkpointed when it backpropagates: its ~20 full-resolution fp32 intermediates per view
-            # are recomputed in the backward pass instead of kept from the forward (same values).
-            run = depth_loss
-            if torch.is_grad_enabled() and outputs["depth"].requires_grad:
-                run = functools.partial(checkpoint, depth_loss, use_reentrant=False)
             losses.update(
-                run(
+                _dense_loss(outputs["depth"])(
                     outputs["depth"],
                     outputs["depth_conf"],
                     targets.depth,
@@ -260,10 +263,7 @@ def geometry_losses(
             # Normalised targets have camera 0 = [I | 0], so unprojecting them gives camera-0-frame points.
             points = depth_to_world_points(targets.depth, targets.cam_from_world, targets.intrinsics)
             points = torch.where(targets.valid[..., None], points, 0)
-            run = depth_loss
-            if torch.is_grad_enabled() and outputs["world_points"].requires_grad:
-                run = functools.partial(checkpoint, depth_loss, use_reentrant=False)
-            parts = run(
+            parts = _dense_loss(outputs["world_points"])(
                 outputs["world_points"], outputs["world_points_conf"], points, targets.valid,
                 gamma=cfg.depth_gamma, alpha=cfg.depth_alpha, valid_range=cfg.depth_valid_range,
                 grad_scales=cfg.depth_grad_scales,

@@ -56,8 +56,8 @@ def training_losses(
         geometry_supervision: "gt", "teacher" (needs `teacher`, a frozen VGGT) or "none".
         cost_shares: optional list that receives each scene's matching-cost term shares.
 
-    Only what a loss reads is computed: the point head runs only when loss_point counts (w_point > 0), and the masks come as mask
-    embeddings that the criterion evaluates at its sampled points. The teacher runs first, one scene
+    Only what a loss reads is computed: the point head runs only when loss_point counts (w_point > 0),
+    and the masks come as mask embeddings that the criterion evaluates at its sampled points. The teacher runs first, one scene
     at a time, so its transient memory is not added to the student's stored activations.
     """
     prompts, prompt_targets = sample_batch_prompts(batch, prompt_cfg, generator)
