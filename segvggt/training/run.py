@@ -163,7 +163,7 @@ def train(
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         # Under DDP's script launcher (the default multi-device strategy) this process joined the process
-        # group; the final evaluation runs on rank 0 alone, so its metrics must not wait for other ranks.
+        # group; the final evaluation runs on rank 0 alone, so its metrics must not sync with other ranks.
         torch.distributed.destroy_process_group()
     if not final_eval or trainer.global_rank != 0 or trainer_overrides.get("fast_dev_run"):
         return {}
