@@ -14,7 +14,6 @@ agreement near the share of one turning direction in the split.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -64,7 +63,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     cfg, _ = experiment_config(args.config, [f"data.root={args.data_root}", f"eval.split={args.split}"])
     data_cfg = eval_data_config(cfg)
-    dataset = SceneDataset(dataclasses.replace(data_cfg), data_cfg.val_split, train=False)
+    dataset = SceneDataset(data_cfg, data_cfg.val_split, train=False)
     model = load_model(args.ckpt).model.eval()
     rot, trans, yaw_pred, yaw_gt = [], [], [], []
     for index in range(len(dataset)):
