@@ -267,18 +267,16 @@ def fixed_bytes(point_head: bool) -> dict[str, float]:
     }
 
 
-def measure_gpu(images: int, H: int, W: int, steps: int = 3) -> tuple[float, float]:
-    """(peak allocated bytes including optimizer states, median seconds per step) of the full recipe
-    on CUDA with B x 24 views (images = 24 B), as SegVGGTModule trains it under bf16-mixed."""
+def gpu_step_parts(images: int, H: int, W: int, device: str = "cuda", layers: int = 24, views: int = 24):
+    """(model, teacher, criterion, optimizer, batch, cfg) of the recipe's training step on `device` with
+    B x `views` views (images = views B): VGGT-1B with DINOv2 at 24 layers, else the conv stem (dry runs)."""
     from segvggt.losses import SetCriterion
     from segvggt.segmentation.segvggt import SegVGGT
-    from segvggt.training.objective import training_losses
     from segvggt.training.optim import build_optimizer, fused_is_compatible
+    from segvggt.types import SceneBatch
 
-    device = torch.device("cuda")
-    S = 24
-    B = max(1, images // S)
-    cfg, model_cfg = recipe(True, 24, dinov2=True)
+    B = max(1, images // views)
+    cfg, model_cfg = recipe(True, layers, dinov2=layers == 24)
     torch.manual_seed(0)
     model = SegVGGT(model_cfg).train()
     model.vggt.point_head.requires_grad_(False)
@@ -286,15 +284,23 @@ def measure_gpu(images: int, H: int, W: int, steps: int = 3) -> tuple[float, flo
     model.to(device)
     criterion = SetCriterion(cfg.loss)
     optimizer, _ = build_optimizer(model, cfg.optim, 1000, fused=fused_is_compatible(cfg.optim.grad_clip, False))
-    scenes = [random_batch(S, H, W, cfg.model.num_classes, seed=b) for b in range(B)]
-    from segvggt.types import SceneBatch
-
+    scenes = [random_batch(views, H, W, cfg.model.num_classes, seed=b) for b in range(B)]
     batch = SceneBatch(
         torch.cat([s.images for s in scenes]), torch.cat([s.depth for s in scenes]),
         torch.cat([s.cam_from_world for s in scenes]), torch.cat([s.intrinsics for s in scenes]),
         torch.cat([s.instance_ids for s in scenes]), [s.targets[0] for s in scenes], ["bench"] * B,
         [s.frame_names[0] for s in scenes],
     ).to(device)  # fmt: skip
+    return model, teacher, criterion, optimizer, batch, cfg
+
+
+def measure_gpu(images: int, H: int, W: int, steps: int = 3) -> tuple[float, float]:
+    """(peak allocated bytes including optimizer states, median seconds per step) of the full recipe
+    on CUDA with B x 24 views (images = 24 B), as SegVGGTModule trains it under bf16-mixed."""
+    from segvggt.training.objective import training_losses
+
+    device = torch.device("cuda")
+    model, teacher, criterion, optimizer, batch, cfg = gpu_step_parts(images, H, W)
     times = []
     torch.cuda.reset_peak_memory_stats(device)
     for i in range(steps):

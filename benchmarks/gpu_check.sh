@@ -4,8 +4,9 @@
 #   2. 10 steps of `tools/train.py --config scannet200` with its real batch (<= 48 images, bf16-mixed,
 #      clipping, teacher, LoRA, prompts, FADA) on a few ScanNet-layout scenes, then its final evaluation;
 #   3. `tools/eval.py` on the run's last.ckpt;
-#   4. the inference benchmark (benchmarks/bench_inference_gpu.py, S = 10 ... 500);
-#   5. one training step's peak memory and time at 24 and 48 images (benchmarks/bench_train_memory.py);
+#   4. one training step's peak memory and time at 24 and 48 images (benchmarks/bench_train_memory.py);
+#   5. the inference benchmark (benchmarks/bench_inference_gpu.py, S = 10 ... 500, or $GPU_CHECK_FRAMES),
+#      last, as it prints a row per S: a run cut short by a time limit still has the rest;
 # and prints one table of the numbers at the end.
 #
 #   bash benchmarks/gpu_check.sh prepare   # on the CPU machine, which has open3d: .gpu_data/scannet200
@@ -86,11 +87,11 @@ PY
     echo "GPU_CHECK eval_exit ${PIPESTATUS[0]}, $(( $(date +%s) - ts )) s with loading" | tee -a "$LOG"
 fi
 
-step "inference benchmark"
-"$PY" benchmarks/bench_inference_gpu.py --frames 10 50 100 200 500 2>&1 | tee -a "$LOG"
-
 step "one training step at 24 and 48 images"
 "$PY" benchmarks/bench_train_memory.py --device cuda --images 24 48 2>&1 | tee -a "$LOG"
+
+step "inference benchmark"
+"$PY" benchmarks/bench_inference_gpu.py --frames ${GPU_CHECK_FRAMES:-10 50 100 200 500} 2>&1 | tee -a "$LOG"
 
 echo
 echo "== gpu_check summary ($(( $(date +%s) - t0 )) s in all; full log: $LOG)"

@@ -25,7 +25,6 @@ torch.Generator.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from segvggt.types import InstanceTargets
@@ -38,15 +37,42 @@ MIN_AREA_FRACTION = 0.001  # MV-SAM: objects of at least 0.1 % of the image
 
 
 def interior_depth(mask: Tensor, max_iterations: int = _MAX_EROSIONS) -> Tensor:
-    """mask [V, H, W] bool -> [V, H, W] int: how many 3x3 erosions each pixel survives (0 outside)."""
-    current = mask.float()[:, None]
-    depth = torch.zeros(mask.shape, dtype=torch.int64)
+    """mask [V, H, W] bool -> [V, H, W] int64 on mask's device: how many 3x3 erosions each pixel
+    survives (0 outside).
+
+    The erosions run inside the mask's bounding box over all views plus a one-pixel margin: the pixels
+    outside it are background and stay 0, and the margin gives the box's edge pixels the same
+    neighbours as in the whole image (at the image border there is no neighbour, so nothing erodes).
+    """
+    V, H, W = mask.shape
+    depth = torch.zeros(mask.shape, dtype=torch.int64, device=mask.device)
+    rows = mask.any(2).any(0).nonzero()[:, 0]
+    if rows.numel() == 0:
+        return depth
+    cols = mask.any(1).any(0).nonzero()[:, 0]
+    r0, r1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, H)
+    c0, c1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, W)
+    current = mask[:, r0:r1, c0:c1].clone()  # [V, h, w] crop
+    box = torch.zeros(current.shape, dtype=torch.uint8, device=mask.device)  # <= 32 erosions fit uint8
     for _ in range(max_iterations):
         if not bool(current.any()):
             break
-        depth += current[:, 0].long()
-        current = -F.max_pool2d(-current, kernel_size=3, stride=1, padding=1)
+        box += current
+        current = _erode(current)
+    depth[:, r0:r1, c0:c1] = box
     return depth
+
+
+def _erode(mask: Tensor) -> Tensor:
+    """[V, h, w] bool -> one 3x3 erosion, the minimum over each pixel's in-image neighbours (so the image
+    border erodes nothing), as the row minimum of the column minimum: a 3x3 square is separable."""
+    rows = mask.clone()
+    rows[:, 1:] &= mask[:, :-1]
+    rows[:, :-1] &= mask[:, 1:]
+    out = rows.clone()
+    out[:, :, 1:] &= rows[:, :, :-1]
+    out[:, :, :-1] &= rows[:, :, 1:]
+    return out
 
 
 def eligible_views(mask: Tensor, min_area_fraction: float = MIN_AREA_FRACTION) -> Tensor:
@@ -56,24 +82,47 @@ def eligible_views(mask: Tensor, min_area_fraction: float = MIN_AREA_FRACTION) -
     return (area > 0) & (area >= min_area_fraction * H * W)
 
 
-def eligible_instances(instance_ids: Tensor, ids: Tensor, min_area_fraction: float = MIN_AREA_FRACTION) -> Tensor:
-    """instance_ids [S, H, W] int, ids [N] candidate instance ids -> [N] bool: eligible for a prompt."""
-    S, H, W = instance_ids.shape
+def instance_view_areas(instance_ids: Tensor, ids: Tensor) -> Tensor:
+    """instance_ids [S, H, W] int (any device), ids [N] instance ids -> [N, S] int64 pixel counts (CPU).
+
+    One histogram per view on instance_ids' device (a GPU batch is never copied to the host): by
+    bincount over the ids' range when it is small, else over the sorted distinct ids.
+    """
+    S = instance_ids.shape[0]
+    flat = instance_ids.reshape(S, -1).long()
+    ids = ids.to(device=flat.device, dtype=torch.int64)
     if ids.numel() == 0:
-        return torch.zeros(0, dtype=torch.bool)
-    flat = instance_ids.reshape(S, H * W).cpu()
-    area = (flat[None] == ids.cpu()[:, None, None]).sum(-1)  # [N, S]
+        return torch.zeros(0, S, dtype=torch.int64)
+    low, high = int(flat.min()), int(flat.max())
+    if low >= 0 and (high + 1) * S <= 1 << 26:
+        values = torch.arange(high + 1, device=flat.device)
+        index = flat
+    else:
+        values, index = torch.unique(flat, return_inverse=True)  # values sorted [U], index [S, HW]
+    U = values.numel()
+    offsets = torch.arange(S, device=flat.device)[:, None] * U
+    counts = torch.bincount((index + offsets).flatten(), minlength=S * U).view(S, U)  # [S, U]
+    at = torch.searchsorted(values, ids).clamp(max=U - 1)  # [N]
+    found = values[at] == ids
+    return (counts[:, at].T * found[:, None]).cpu()
+
+
+def eligible_instances(instance_ids: Tensor, ids: Tensor, min_area_fraction: float = MIN_AREA_FRACTION) -> Tensor:
+    """instance_ids [S, H, W] int, ids [N] candidate instance ids -> [N] bool (CPU): eligible for a prompt."""
+    S, H, W = instance_ids.shape
+    area = instance_view_areas(instance_ids, ids)  # [N, S]
     return ((area > 0) & (area >= min_area_fraction * H * W)).any(1)
 
 
 def _pick(candidates: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
-    """candidates [H, W] bool -> `count` (row, col) pairs [count, 2] drawn uniformly, distinct while the
-    candidates last and then cycling through them again (none if there is no candidate)."""
+    """candidates [H, W] bool (any device) -> `count` (row, col) pairs [count, 2] (CPU) drawn uniformly,
+    distinct while the candidates last and then cycling through them again (none if there is no
+    candidate). The permutation is drawn on the CPU generator, so every device draws the same clicks."""
     coords = candidates.nonzero()
     if coords.shape[0] == 0:
-        return coords
+        return coords.cpu()
     order = torch.randperm(coords.shape[0], generator=generator)
-    return coords[order[torch.arange(count) % coords.shape[0]]]
+    return coords[order[torch.arange(count) % coords.shape[0]].to(coords.device)].cpu()
 
 
 def place_clicks(
@@ -96,10 +145,10 @@ def place_clicks(
     """
     if mask.dim() != 3:
         raise ValueError(f"place_clicks: mask must be [S, H, W], got {tuple(mask.shape)}")
-    mask = mask.bool().cpu()
-    eligible = eligible_views(mask, min_area_fraction)
+    mask = mask.bool()  # stays on its device; only the drawn clicks come to the host
+    eligible = eligible_views(mask, min_area_fraction).cpu()
     if not bool(eligible.any()):
-        eligible = mask.flatten(1).any(1)
+        eligible = mask.flatten(1).any(1).cpu()
     candidates = eligible.nonzero()[:, 0]
     if candidates.numel() == 0:
         raise ValueError("place_clicks: the object has no pixel in any view")
@@ -110,7 +159,7 @@ def place_clicks(
     per_view = torch.zeros(V, 2, dtype=torch.int64)  # [V, (positives, negatives)]
     for k in range(num_positive + num_negative):
         per_view[k % V, int(k >= num_positive)] += 1
-    depth = interior_depth(mask[views])
+    depth = interior_depth(mask[views.to(mask.device)])
     positives: list[Click] = []
     negatives: list[Click] = []
     for i, view in enumerate(views.tolist()):
@@ -136,7 +185,7 @@ def sample_prompts(
 
     Args:
         instance_ids: [S, H, W] int64 instance id per input pixel (0 = none), same ids as
-            targets.instance_ids.
+            targets.instance_ids; on any device (the work runs there, the clicks are the same).
         targets: the scene's InstanceTargets (N instances).
         num_prompts: R wanted; R = min(num_prompts, eligible instances) distinct eligible instances,
             chosen uniformly at random.
@@ -155,19 +204,21 @@ def sample_prompts(
             "sample_prompts: need num_prompts >= 0, max_positive >= 1, max_views >= 0, max_negative >= 0; "
             f"got {num_prompts}, {max_positive}, {max_views}, {max_negative}"
         )
-    ids = instance_ids.cpu()
-    present = torch.tensor([bool((ids == int(i)).any()) for i in targets.instance_ids.tolist()], dtype=torch.bool)
+    S, H, W = instance_ids.shape
+    target_ids = targets.instance_ids.cpu()
+    area = instance_view_areas(instance_ids, target_ids)  # [N, S], on the ids' device, then CPU
+    present = area.sum(1) > 0
     if not bool(present.all()):
         n = int((~present).nonzero()[0, 0])
         raise ValueError(
-            f"sample_prompts: target {n} (instance id {int(targets.instance_ids[n])}) has no pixel in "
+            f"sample_prompts: target {n} (instance id {int(target_ids[n])}) has no pixel in "
             "instance_ids; build targets and instance_ids from the same views"
         )
-    eligible = eligible_instances(ids, targets.instance_ids, min_area_fraction).nonzero()[:, 0]
+    eligible = ((area > 0) & (area >= min_area_fraction * H * W)).any(1).nonzero()[:, 0]
     R = min(num_prompts, eligible.numel())
     chosen = eligible[torch.randperm(eligible.numel(), generator=generator)[:R]]
     prompts = [
-        place_clicks(ids == int(targets.instance_ids[n]), max_positive, max_negative, generator, max_views,
+        place_clicks(instance_ids == int(target_ids[n]), max_positive, max_negative, generator, max_views,
                      min_area_fraction)
         for n in chosen.tolist()
     ]  # fmt: skip

@@ -28,8 +28,10 @@ def sample_batch_prompts(
         return None, None
     prompts, prompt_targets = [], []
     for b, targets in enumerate(batch.targets):
+        # On the batch's device: copying a GPU batch's ids and target masks to the host, and eroding
+        # masks there, took seconds of an H200 step (benchmarks/results/profile_train_step_h200.log).
         p, t = sample_prompts(
-            batch.instance_ids[b].cpu(), targets.to("cpu"), cfg.prompts_per_scene,
+            batch.instance_ids[b], targets, cfg.prompts_per_scene,
             max_positive=cfg.max_positive, max_negative=cfg.max_negative, max_views=cfg.max_views,
             generator=generator,
         )  # fmt: skip

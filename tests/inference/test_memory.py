@@ -72,3 +72,17 @@ def test_max_frames_is_suggested_only_when_the_estimate_does_not_fit(tiny_model)
     with pytest.raises(InferenceError, match=r"8 frames at 56x42 need about .* try --max-frames 7"):
         memory.check_memory(tiny_model, 8, 42, 56, cpu, available=need - 1)
     assert memory.max_frames_that_fit(tiny_model, 42, 56, need) == 8
+
+
+def test_cuda_checks_with_the_margin_measured_on_a_gpu(tiny_model):
+    """On CUDA the phases are multiplied by 1.4 instead of 1.2 (the H200 peaks were up to 1.34 x the phases);
+    nothing touches a GPU here: the free memory is given."""
+    parts = memory.estimate_memory(tiny_model, 8, 42, 56)
+    phases = max(parts.aggregator_phase, parts.heads_phase, parts.post_phase)
+    assert memory.margin_for(torch.device("cuda")) == 1.4 and memory.margin_for(torch.device("cpu")) == 1.2
+    cpu_need = memory.estimate_peak_bytes(tiny_model, 8, 42, 56)
+    cuda_need = memory.estimate_peak_bytes(tiny_model, 8, 42, 56, margin=1.4)
+    assert (cpu_need, cuda_need) == (int(1.2 * phases), int(1.4 * phases))
+    assert memory.check_memory(tiny_model, 8, 42, 56, torch.device("cuda"), available=cuda_need) == cuda_need
+    with pytest.raises(InferenceError, match=r"8 frames at 56x42 need about .* is free on cuda"):
+        memory.check_memory(tiny_model, 8, 42, 56, torch.device("cuda"), available=cpu_need)

@@ -116,3 +116,39 @@ def test_empty_scene_and_bad_input():
         sample_prompts(torch.zeros_like(ids), targets, 1)
     with pytest.raises(ValueError, match="max_positive"):
         sample_prompts(ids, targets, 1, max_positive=0)
+
+
+def _reference_depth(mask: torch.Tensor) -> torch.Tensor:
+    """The definition, on the whole image: 3x3 erosions by max pooling (padding never erodes)."""
+    current, depth = mask.float()[:, None], torch.zeros(mask.shape, dtype=torch.int64)
+    while bool(current.any()):
+        depth += current[:, 0].long()
+        current = -torch.nn.functional.max_pool2d(-current, kernel_size=3, stride=1, padding=1)
+    return depth
+
+
+def test_interior_depth_in_its_box_equals_whole_image_erosion():
+    g = torch.Generator().manual_seed(0)
+    for trial in range(30):
+        V, H, W = 1 + trial % 3, 5 + trial % 11, 6 + trial % 13
+        blobs = torch.rand(V, H // 2 + 1, W // 2 + 1, generator=g) < 0.6
+        mask = blobs.repeat_interleave(2, 1).repeat_interleave(2, 2)[:, :H, :W].contiguous()  # touches borders
+        if trial % 4 == 0:
+            mask[:] = False
+            mask[:, 2:4, 3:5] = True  # a small box away from the borders
+        assert torch.equal(interior_depth(mask), _reference_depth(mask)), trial
+    assert torch.equal(interior_depth(torch.zeros(2, 4, 4, dtype=torch.bool)), torch.zeros(2, 4, 4, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("scale,shift", [(1, 0), (10**9, 0), (1, -5)])
+def test_instance_view_areas_are_pixel_counts_whatever_the_ids(scale, shift):
+    """Small ids take the bincount path, huge or negative ones the sorted-distinct path: same counts."""
+    from segvggt.losses.prompt_clicks import instance_view_areas
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 6, (4, 9, 11), generator=g) * scale + shift
+    wanted = torch.tensor([3, 0, 5, 7]) * scale + shift  # 7 * scale + shift is absent
+    area = instance_view_areas(ids, wanted)
+    brute = torch.stack([(ids == int(i)).flatten(1).sum(1) for i in wanted])
+    assert torch.equal(area, brute) and area[3].sum() == 0
+    assert instance_view_areas(ids, torch.zeros(0, dtype=torch.int64)).shape == (0, 4)
