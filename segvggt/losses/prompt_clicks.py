@@ -75,11 +75,15 @@ def _erode(mask: Tensor) -> Tensor:
     return out
 
 
+def _covers(area: Tensor, pixels: int, min_area_fraction: float) -> Tensor:
+    """Pixel counts [...] -> bool [...]: visible and at least min_area_fraction of an image of `pixels`."""
+    return (area > 0) & (area >= min_area_fraction * pixels)
+
+
 def eligible_views(mask: Tensor, min_area_fraction: float = MIN_AREA_FRACTION) -> Tensor:
     """mask [S, H, W] bool of one object -> [S] bool: views where it covers >= min_area_fraction of the image."""
     S, H, W = mask.shape
-    area = mask.flatten(1).sum(1)
-    return (area > 0) & (area >= min_area_fraction * H * W)
+    return _covers(mask.flatten(1).sum(1), H * W, min_area_fraction)
 
 
 def instance_view_areas(instance_ids: Tensor, ids: Tensor) -> Tensor:
@@ -110,8 +114,7 @@ def instance_view_areas(instance_ids: Tensor, ids: Tensor) -> Tensor:
 def eligible_instances(instance_ids: Tensor, ids: Tensor, min_area_fraction: float = MIN_AREA_FRACTION) -> Tensor:
     """instance_ids [S, H, W] int, ids [N] candidate instance ids -> [N] bool (CPU): eligible for a prompt."""
     S, H, W = instance_ids.shape
-    area = instance_view_areas(instance_ids, ids)  # [N, S]
-    return ((area > 0) & (area >= min_area_fraction * H * W)).any(1)
+    return _covers(instance_view_areas(instance_ids, ids), H * W, min_area_fraction).any(1)  # [N, S] -> [N]
 
 
 def _pick(candidates: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
@@ -214,7 +217,7 @@ def sample_prompts(
             f"sample_prompts: target {n} (instance id {int(target_ids[n])}) has no pixel in "
             "instance_ids; build targets and instance_ids from the same views"
         )
-    eligible = ((area > 0) & (area >= min_area_fraction * H * W)).any(1).nonzero()[:, 0]
+    eligible = _covers(area, H * W, min_area_fraction).any(1).nonzero()[:, 0]
     R = min(num_prompts, eligible.numel())
     chosen = eligible[torch.randperm(eligible.numel(), generator=generator)[:R]]
     prompts = [
