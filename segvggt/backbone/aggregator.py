@@ -15,8 +15,9 @@ from collections.abc import Callable, Collection
 import torch
 from einops import rearrange
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
+from torch.utils.checkpoint import checkpoint, noop_context_fn
 
+from segvggt.backbone.checkpoint_policy import keep_global_attention
 from segvggt.backbone.checkpoint_storage import low_precision_layer_inputs
 from segvggt.backbone.config import AggregatorConfig, DinoConfig
 from segvggt.backbone.layers import Block
@@ -46,7 +47,9 @@ class Aggregator(nn.Module):
     what it needs from every layer (SegVGGT: its query blocks' keys/values) while the layer is live.
     With `checkpoint_blocks`, each layer (frame + global block) is one checkpoint, so only its input
     [B, S, P, C] is stored for the backward pass (not one input per block); with
-    `checkpoint_low_precision` too, under autocast, in the autocast dtype (checkpoint_storage.py).
+    `checkpoint_low_precision` too, under autocast, in the autocast dtype (checkpoint_storage.py);
+    with `checkpoint_keep_global_attention` the global attention's outputs are kept as well, so the
+    backward pass does not attend over all S P tokens again (checkpoint_policy.py).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class Aggregator(nn.Module):
         dinov2: DinoConfig | None = None,
         checkpoint_blocks: bool = False,
         checkpoint_low_precision: bool = False,
+        checkpoint_keep_global_attention: bool = False,
     ):
         super().__init__()
         if cfg.aa_block_size != 1 or tuple(cfg.aa_order) != ("frame", "global"):
@@ -67,6 +71,7 @@ class Aggregator(nn.Module):
         self.depth = cfg.depth
         self.checkpoint_blocks = checkpoint_blocks
         self.checkpoint_low_precision = checkpoint_low_precision
+        self.checkpoint_keep_global_attention = checkpoint_keep_global_attention
         if cfg.patch_embed == "conv":
             self.patch_embed = PatchEmbed(patch_size, embed_dim)
         elif cfg.patch_embed.startswith("dinov2"):
@@ -171,18 +176,22 @@ class Aggregator(nn.Module):
         # Inference under autocast keeps the layers in the autocast dtype: their readers normalise them in
         # fp32 or cast them anyway, and 4 fp32 taps of 100 views are ~3 GB. With gradients they stay fp32.
         device_type = images.device.type
+        autocast = device_type in ("cuda", "cpu") and torch.is_autocast_enabled(device_type)  # "meta": no autocast
         keep_dtype = None
-        if not torch.is_grad_enabled() and device_type in ("cuda", "cpu") and torch.is_autocast_enabled(device_type):
+        if not torch.is_grad_enabled() and autocast:
             keep_dtype = torch.get_autocast_dtype(device_type)
         outputs: list[Tensor | None] = [None] * self.depth
         tokens = tokens.reshape(B, S, P, C)
         saving = contextlib.nullcontext()
-        if use_checkpoint and self.checkpoint_low_precision and torch.is_autocast_enabled(device_type):
+        if use_checkpoint and self.checkpoint_low_precision and autocast:
             saving = low_precision_layer_inputs(tokens.numel() * 4, torch.get_autocast_dtype(device_type))
+        context_fn = keep_global_attention(P) if self.checkpoint_keep_global_attention else noop_context_fn
         with saving:  # the loop reassigns `tokens`, so each layer input is freed when no longer needed
             for i in range(self.depth):
                 if use_checkpoint:
-                    frame_out, global_out = checkpoint(self._layer, i, tokens, frame_rope, global_rope, use_reentrant=False)
+                    frame_out, global_out = checkpoint(
+                        self._layer, i, tokens, frame_rope, global_rope, use_reentrant=False, context_fn=context_fn
+                    )
                 else:
                     frame_out, global_out = self._layer(i, tokens, frame_rope, global_rope)
                 if i in keep:

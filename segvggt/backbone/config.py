@@ -92,6 +92,8 @@ class VGGTConfig:
     checkpoint_blocks: gradient checkpointing of every aggregator layer (independent of `.training`).
     checkpoint_low_precision: with checkpoint_blocks, under autocast: the layer inputs the checkpoints
         keep are stored in the autocast dtype (forward values unchanged; gradients within its rounding).
+    checkpoint_keep_global_attention: with checkpoint_blocks: the global attention's outputs are kept, so
+        the backward pass does not recompute it (same gradients; S P C x 2 bytes per layer under bf16).
     checkpoint_heads: gradient checkpointing of the DPT heads, one chunk of frames at a time (their
         full-resolution maps are then recomputed in the backward pass instead of kept).
     frames_chunk_size: frames a DPT head processes at once (None = all).
@@ -115,6 +117,7 @@ class VGGTConfig:
     frames_chunk_size: int | None = 8
     checkpoint_blocks: bool = False
     checkpoint_low_precision: bool = False
+    checkpoint_keep_global_attention: bool = False
     checkpoint_heads: bool = False
     head_autocast: bool = False
 

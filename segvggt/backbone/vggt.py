@@ -64,6 +64,7 @@ class VGGT(nn.Module):
             dinov2=cfg.dinov2,
             checkpoint_blocks=cfg.checkpoint_blocks,
             checkpoint_low_precision=cfg.checkpoint_low_precision,
+            checkpoint_keep_global_attention=cfg.checkpoint_keep_global_attention,
         )
         # Registration order fixes the state-dict order: point_head precedes depth_head upstream.
         self.camera_head = CameraHead(cfg.camera_head) if cfg.enable_camera else None

@@ -56,7 +56,8 @@ class SegVGGT(nn.Module):
         chunk = {} if config.frames_chunk_size is None else {"frames_chunk_size": config.frames_chunk_size}
         self.vggt = build_vggt(
             config.backbone, checkpoint_blocks=config.checkpoint_blocks, checkpoint_heads=config.checkpoint_heads,
-            checkpoint_low_precision=config.checkpoint_low_precision, head_autocast=config.head_autocast, **chunk,
+            checkpoint_low_precision=config.checkpoint_low_precision, head_autocast=config.head_autocast,
+            checkpoint_keep_global_attention=config.checkpoint_keep_global_attention, **chunk,
         )  # fmt: skip
         vggt_cfg = self.vggt.cfg
         token_dim = vggt_cfg.embed_dim
