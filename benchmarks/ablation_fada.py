@@ -137,7 +137,9 @@ def collect(out: Path, variant: str, seeds: list[int], measure_js: bool = True) 
         run = run_dir(out, variant, seed)
         if not (run / "metrics.json").is_file():
             continue
-        row = {"seed": seed, **json.loads((run / "metrics.json").read_text()), **share_means(run)}
+        metrics = json.loads((run / "metrics.json").read_text())  # undefined metrics are null
+        metrics = {k: math.nan if v is None else v for k, v in metrics.items()}
+        row = {"seed": seed, **metrics, **share_means(run)}
         js = heldout_attention_js(run) if measure_js or (run / "heldout_js.json").is_file() else {}
         row["heldout_js"], row["uniform_js"] = js.get("js", math.nan), js.get("uniform_js", math.nan)
         row["heldout_js_own"] = js.get("js_own", math.nan)

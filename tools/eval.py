@@ -75,17 +75,6 @@ def check_inputs(args, cfg) -> None:
                               "a submission folder (no pred_mask/)")  # fmt: skip
 
 
-def _finite_or_null(obj):
-    """JSON-safe copy: NaN / inf (an undefined metric) -> None, so the file is valid JSON."""
-    if isinstance(obj, dict):
-        return {k: _finite_or_null(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_null(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def _zero_shot(model_benchmark: str, data_benchmark: str) -> dict:
     """What a cross-benchmark evaluation does, for the console and the JSON."""
     from segvggt.data.label_maps import label_map
@@ -173,7 +162,9 @@ def main(argv=None) -> int:
         from segvggt.atomic import atomic_write_text
 
         out = Path(args.json)
-        atomic_write_text(out, json.dumps(_finite_or_null(result), indent=1, allow_nan=False))
+        from segvggt.evaluation.report import finite_or_null
+
+        atomic_write_text(out, json.dumps(finite_or_null(result), indent=1, allow_nan=False))
         print(f"results written to {out}")
     return 0
 

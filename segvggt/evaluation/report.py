@@ -19,6 +19,18 @@ def _num(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
+def finite_or_null(obj: Any) -> Any:
+    """JSON-safe copy of nested dicts / lists: NaN / inf (an undefined metric) -> None, so that the file
+    is valid JSON (`json.dumps(..., allow_nan=False)` accepts it) and strict parsers read it."""
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_null(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def result_to_dict(result: InstanceAPResult, **extra: Any) -> dict:
     """JSON-ready dict: top-level `ap`, `ap50`, `ap25` as fractions, then per class and subset.
 

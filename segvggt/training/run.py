@@ -177,6 +177,7 @@ def train(
 
 def evaluate_run(cfg: ExperimentConfig, run_dir: Path, device: torch.device | str) -> dict:
     """Held-out evaluation of RUN_DIR/last.ckpt on `device` -> metrics.json and curves.png."""
+    from segvggt.evaluation.report import finite_or_null
     from segvggt.evaluation.run_eval import evaluate_model
     from segvggt.inference.checkpoints import load_model
     from segvggt.training.curves import plot_curves
@@ -186,6 +187,7 @@ def evaluate_run(cfg: ExperimentConfig, run_dir: Path, device: torch.device | st
     metrics["global_step"] = int(torch.load(Path(run_dir) / "last.ckpt", map_location="cpu", weights_only=True,
                                             mmap=True)["global_step"])
     metrics["device"] = str(device)
-    atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(metrics, indent=1))
+    # undefined metrics (NaN) are written as null, as tools/eval.py does: the file stays valid JSON
+    atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(finite_or_null(metrics), indent=1, allow_nan=False))
     plot_curves(sorted((Path(run_dir) / "logs").glob("version_*/metrics.csv")), Path(run_dir) / "curves.png")
     return metrics

@@ -47,7 +47,10 @@ def test_train_cli_writes_the_run_folder(tiny_config, tmp_path):
     assert code == 0
     for name in ("config.yaml", "last.ckpt", "metrics.json", "curves.png", "logs/version_0/metrics.csv"):
         assert (run / name).is_file(), name
-    metrics = json.loads((run / "metrics.json").read_text())
+    def strict(constant: str):  # NaN / Infinity are not JSON: undefined metrics must be null
+        raise AssertionError(f"metrics.json holds {constant}")
+
+    metrics = json.loads((run / "metrics.json").read_text(), parse_constant=strict)
     for key in ("ap", "ap50", "ap25", "prompt_miou"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["global_step"] == 4
