@@ -31,6 +31,9 @@ class LossConfig:
             importance_sample_ratio most uncertain, the rest uniform) instead of the cost's uniform points.
         points_per_instance: extra points drawn inside every ground-truth instance, added to the cost
             points and to the loss points of its matched pair, so small instances always count.
+        deep_supervision: Mask2Former's auxiliary losses: the class and mask losses (not FADA, not the
+            prompts) also on the object queries after every query block but the last, each block's
+            predictions with their own matching, under the same weights (keys `loss_class_aux{i}`...).
     Prompt terms: w_prompt_bce, w_prompt_dice, w_prompt_score.
     Geometry (VGGT, training/loss.py defaults):
         w_camera, w_depth: weights of `loss_camera` and `loss_depth` (VGGT: 5 and 1).
@@ -48,6 +51,7 @@ class LossConfig:
     w_dice: float = 5.0
     w_fada: float = 1.0
     no_object_weight: float = 0.1
+    deep_supervision: bool = False
     fada_in_cost: bool = True
     fada_loss: bool = True
     fada_frame_normalization: bool = False  # measured: docs/fada_ablation.md
@@ -102,3 +106,9 @@ class LossConfig:
             "loss_depth": self.w_depth,
             "loss_point": self.w_point,
         }
+
+
+def aux_base_key(key: str) -> str:
+    """`loss_bce_aux3` -> `loss_bce`: an auxiliary (deep supervision) loss has its final loss's weight."""
+    head, _, tail = key.rpartition("_aux")
+    return head if head and tail.isdigit() else key

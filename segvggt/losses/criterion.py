@@ -29,7 +29,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from segvggt.losses.config import LossConfig
+from segvggt.losses.config import LossConfig, aux_base_key
 from segvggt.losses.fada import fada_loss
 from segvggt.losses.mask_logits import SceneMaskLogits
 from segvggt.losses.mask_losses import dice_loss, sigmoid_bce_loss
@@ -49,9 +49,10 @@ def weighted_sum(losses: Mapping[str, Tensor], cfg: LossConfig) -> Tensor:
     for key, value in losses.items():
         if not key.startswith("loss_"):
             continue
-        if key not in weights:
+        base = aux_base_key(key)
+        if base not in weights:
             raise ValueError(f"loss {key!r} has no weight in LossConfig.loss_weights(); add one there")
-        term = weights[key] * value
+        term = weights[base] * value
         total = term if total is None else total + term
     if total is None:
         raise ValueError(f"weighted_sum: no 'loss_*' key among {sorted(losses)}")
@@ -119,13 +120,19 @@ class SetCriterion(nn.Module):
             scene_points(t.masks.flatten(1), cfg.num_points, cfg.points_per_instance, generator) for t in targets
         ]
         with torch.autocast(device_type=outputs["pred_logits"].device.type, enabled=False):
+            shared = [p.shared() for p in points]
             if indices is None:
-                shared = [p.shared() for p in points]
                 indices = self.matcher(outputs, targets, point_indices=shared, cost_shares=cost_shares)
             losses = {"loss_class": self.loss_class(outputs["pred_logits"], targets, indices)}
             losses.update(self.loss_masks(outputs, targets, indices, points, generator))
             if prompt_targets is not None:
                 losses.update(self.loss_prompts(outputs, targets, prompt_targets, points, generator))
+            for i, aux in enumerate(outputs.get("aux_outputs", ())):  # deep supervision, own matching
+                aux = {**aux, "instance_features": outputs["instance_features"]} if "instance_features" in outputs else aux
+                aux_indices = self.matcher(aux, targets, point_indices=shared)
+                losses[f"loss_class_aux{i}"] = self.loss_class(aux["pred_logits"], targets, aux_indices)
+                for key, value in self.loss_masks(aux, targets, aux_indices, points, generator).items():
+                    losses[f"{key}_aux{i}"] = value
         return losses
 
     def _pair_points(

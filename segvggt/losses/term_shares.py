@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
+from segvggt.losses.config import aux_base_key
+
 
 def _fractions(values: Mapping[str, float]) -> dict[str, float]:
     total = sum(values.values())
@@ -49,8 +51,10 @@ def loss_term_shares(losses: Mapping[str, Tensor], weights: Mapping[str, float] 
     Returns {key: |w L| / sum |w L|}.
     """
     weights = weights or {}
-    values = {
-        k: abs(float(weights.get(k, 1.0)) * float(v.detach())) for k, v in losses.items() if k.startswith("loss_")
+    values = {  # an auxiliary loss (deep supervision) counts with its final loss's weight
+        k: abs(float(weights.get(aux_base_key(k), 1.0)) * float(v.detach()))
+        for k, v in losses.items()
+        if k.startswith("loss_")
     }
     return _fractions(values)
 

@@ -152,6 +152,7 @@ class SegVGGT(nn.Module):
         prompts_only: bool = False,
         mask_logits: bool = True,
         cache: ObjectQueryCache | None = None,
+        aux_outputs: bool = False,
     ) -> dict[str, Any]:
         """Query blocks and heads on an encoding; see the module docstring for the output dict.
 
@@ -168,13 +169,16 @@ class SegVGGT(nn.Module):
         cache: `object_query_cache(encoded)`: the object queries are then read from it and only the R
             prompt queries run through the blocks (a click costs R queries, not Q + R); the answer
             equals the decode without it. None = everything runs (training uses this path).
+        aux_outputs: also `aux_outputs`, one dict per query block but the last with the object queries'
+            `pred_logits` and masks after that block (Mask2Former's deep supervision; needs cache=None).
         """
         B, S = encoded.batch_size, encoded.num_frames
         H, W = encoded.image_size
         device = encoded.instance_features.device
         clicks = parse_prompts(prompts, B, S, (H, W), device) if prompts is not None else None
+        intermediate: list[Tensor] = []
         if cache is None:
-            queries, masses = self._decode_queries(encoded, clicks, return_frame_mass)
+            queries, masses = self._decode_queries(encoded, clicks, return_frame_mass, intermediate if aux_outputs else None)
             if prompts_only:
                 queries = queries[:, self.config.num_queries :]
         else:
@@ -186,6 +190,13 @@ class SegVGGT(nn.Module):
         out: dict[str, Any] = dict(encoded.geometry)
         out.update(self._query_outputs(queries, encoded.instance_features, valid, not prompts_only, mask_logits))
         out["instance_features"] = encoded.instance_features
+        if aux_outputs:
+            Q, no_prompts = self.config.num_queries, valid[:, :0]
+            out["aux_outputs"] = [
+                {k: v for k, v in self._query_outputs(q[:, :Q], encoded.instance_features, no_prompts, True,
+                                                      mask_logits).items() if k.startswith("pred_")}
+                for q in intermediate
+            ]  # fmt: skip
         if return_frame_mass:
             out["frame_attention_mass"] = torch.stack(masses)
         return out
@@ -237,9 +248,11 @@ class SegVGGT(nn.Module):
         return self._query_outputs(queries, encoded.instance_features, clicks.prompt_valid, False, mask_logits)
 
     def _decode_queries(
-        self, encoded: Encoded, clicks: ClickBatch | None, return_frame_mass: bool
+        self, encoded: Encoded, clicks: ClickBatch | None, return_frame_mass: bool,
+        intermediate: list[Tensor] | None = None,
     ) -> tuple[Tensor, list[Tensor]]:
-        """Object and prompt queries together through every block -> ([B, Q+R, Dq], L x [B, Q, S] masses)."""
+        """Object and prompt queries together through every block -> ([B, Q+R, Dq], L x [B, Q, S] masses);
+        `intermediate`, if given, receives the queries after every block but the last."""
         B, S = encoded.batch_size, encoded.num_frames
         H, W = encoded.image_size
         Q = self.config.num_queries
@@ -251,10 +264,12 @@ class SegVGGT(nn.Module):
             queries = torch.cat([queries, self.prompt_encoder.initial(encoded.token_kv[0], S, grid_hw, clicks)], dim=1)
             attn_mask = prompt_isolation_mask(Q, R, queries.device)
         masses = []
-        for block, kv in zip(self.query_blocks, encoded.token_kv):
+        for i, (block, kv) in enumerate(zip(self.query_blocks, encoded.token_kv)):
             queries, mass = self._run_block(block, queries, kv, S, grid_hw, clicks, attn_mask, return_frame_mass)
             if mass is not None:
                 masses.append(mass)
+            if intermediate is not None and i < len(self.query_blocks) - 1:
+                intermediate.append(queries)
         return queries, masses
 
     def _query_outputs(
@@ -299,14 +314,17 @@ class SegVGGT(nn.Module):
         return_frame_mass: bool | None = None,
         heads: Collection[str] | None = None,
         mask_logits: bool = True,
+        aux_outputs: bool = False,
     ) -> dict[str, Any]:
         """images [B, S, 3, H, W] in [0, 1] -> output dict; frame mass defaults to `self.training`.
 
-        heads and mask_logits: see `encode` and `decode`.
+        heads, mask_logits and aux_outputs: see `encode` and `decode`.
         """
         if return_frame_mass is None:
             return_frame_mass = self.training
-        return self.decode(self.encode(images, heads), prompts, return_frame_mass, mask_logits=mask_logits)
+        return self.decode(
+            self.encode(images, heads), prompts, return_frame_mass, mask_logits=mask_logits, aux_outputs=aux_outputs
+        )
 
     # ---- internals ------------------------------------------------------------------------------
     def _run_block(

@@ -73,7 +73,8 @@ def training_losses(
         geometry = teacher_targets(teacher_outputs(teacher, batch.images), tuple(batch.images.shape[-2:]))
     else:
         geometry, heads = None, ()
-    out = model(batch.images, prompts=prompts, return_frame_mass=need_mass, heads=heads, mask_logits=False)
+    aux = {"aux_outputs": True} if loss_cfg.deep_supervision else {}  # Mask2Former's per-block losses
+    out = model(batch.images, prompts=prompts, return_frame_mass=need_mass, heads=heads, mask_logits=False, **aux)
     losses = criterion(out, batch.targets, prompt_targets=prompt_targets, generator=generator, cost_shares=cost_shares)
     if geometry is not None:
         losses.update(geometry_losses(out, geometry, loss_cfg))
