@@ -15,6 +15,9 @@ Keys (all unweighted; `weighted_sum` applies LossConfig.loss_weights() in one pl
                  mask (logit > 0, all pixels of all views) with its instance: sigmoid(score) learns
                  to predict the mask's IoU, as SAM's IoU head does (BCE rather than MSE because the
                  score is a logit).
+    loss_class_aux{i}, loss_bce_aux{i}, loss_dice_aux{i}
+                 with `outputs["aux_outputs"]` (LossConfig.deep_supervision): the same terms on query
+                 block i's object predictions, matched on their own; weighted as their final terms.
 num_masks and num_prompts are all-reduced over ranks when torch.distributed is initialised, then
 divided by the world size and clamped to >= 1 (Mask2Former). A scene without instances contributes
 only to loss_class (all queries -> no-object); mask terms then are 0 but still connected to the graph.
