@@ -36,18 +36,6 @@ def click_agreement(mask: torch.Tensor, clicks: list) -> float:
     return sum(inside[True]) / max(len(inside[True]), 1) - sum(inside[False]) / max(len(inside[False]), 1)
 
 
-def scene_prompts(batch, eval_cfg) -> tuple[list, list[int]]:
-    """The evaluation's prompted objects and clicks of the batch's one scene."""
-    from segvggt.evaluation.prompt_metrics import prompt_objects, seeded_clicks
-    from segvggt.evaluation.scene_eval import scene_key
-
-    key, ids, targets = scene_key(batch.scene_ids[0]), batch.instance_ids[0], batch.targets[0]
-    rows = prompt_objects(ids, targets.instance_ids, eval_cfg.prompt_instances_per_scene, eval_cfg.seed, key)
-    clicks = [seeded_clicks(ids, int(targets.instance_ids[r]), eval_cfg.prompt_positive_clicks,
-                            eval_cfg.prompt_negative_clicks, eval_cfg.seed, key) for r in rows]  # fmt: skip
-    return clicks, rows
-
-
 @torch.no_grad()
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,6 +48,7 @@ def main() -> int:
     from segvggt.data.dataset import SceneDataset
     from segvggt.evaluation.prompt_metrics import prompt_iou
     from segvggt.evaluation.run_eval import eval_data_config
+    from segvggt.evaluation.scene_eval import scene_prompts
     from segvggt.inference.checkpoints import load_model
 
     run = Path(args.run)
@@ -71,7 +60,7 @@ def main() -> int:
     ious: dict[str, list[float]] = {k: [] for k in ("prompt", "click_selected", "oracle_object", "oracle_threshold")}
     for index in range(len(dataset)):
         batch = collate_scenes([dataset[dataset.default_key(index)]])
-        clicks, rows = scene_prompts(batch, cfg.eval)
+        clicks, rows = scene_prompts(batch.instance_ids[0], batch.targets[0].instance_ids, batch.scene_ids[0], cfg.eval)
         if not rows:
             continue
         encoded = model.encode(batch.images)

@@ -35,6 +35,19 @@ def scene_key(scene_id: str) -> int:
     return zlib.crc32(scene_id.encode())
 
 
+def scene_prompts(instance_ids, target_ids, scene_id: str, cfg: EvalConfig) -> tuple[list[list], list[int]]:
+    """MV-SAM protocol for one scene: up to N random objects (>= 0.1 % of a view, seeded by scene), each
+    prompted with seeded positive + negative clicks spread over the views.
+
+    instance_ids [S, H, W] per-pixel ids, target_ids [N] the targets' instance ids -> (clicks per
+    prompted object, their row indices into the targets)."""
+    key = scene_key(scene_id)
+    rows = prompt_objects(instance_ids, target_ids, cfg.prompt_instances_per_scene, cfg.seed, key)
+    clicks = [seeded_clicks(instance_ids, int(target_ids[r]), cfg.prompt_positive_clicks, cfg.prompt_negative_clicks,
+                            cfg.seed, key) for r in rows]  # fmt: skip
+    return clicks, rows
+
+
 class SceneEvaluator:
     """Accumulates metrics over batches of scenes; `compute()` returns plain floats.
 
@@ -169,17 +182,10 @@ class SceneEvaluator:
     def _prompts(self, batch: SceneBatch) -> tuple[list[list], list[list[int]]]:
         """MV-SAM protocol: up to N random objects per scene (>= 0.1 % of a view, seeded by scene),
         each prompted with seeded positive + negative clicks spread over the views."""
-        cfg = self.eval_cfg
         prompts, targets = [], []
         for b, t in enumerate(batch.targets):
-            key = scene_key(batch.scene_ids[b])
-            ids = batch.instance_ids[b]
-            rows = prompt_objects(ids, t.instance_ids, cfg.prompt_instances_per_scene, cfg.seed, key)
-            prompts.append([
-                seeded_clicks(ids, int(t.instance_ids[r]), cfg.prompt_positive_clicks,
-                              cfg.prompt_negative_clicks, cfg.seed, key)
-                for r in rows
-            ])  # fmt: skip
+            clicks, rows = scene_prompts(batch.instance_ids[b], t.instance_ids, batch.scene_ids[b], self.eval_cfg)
+            prompts.append(clicks)
             targets.append(rows)
         return prompts, targets
 
